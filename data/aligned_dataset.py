@@ -1,0 +1,112 @@
+"""Paired images: infrared A and visible B of the same scene, pixel-registered.
+
+Two layouts are accepted (``--aligned_layout auto`` picks by looking at the folders):
+
+* ``ab``: upstream pix2pix's side-by-side files, ``<dataroot>/<phase>/*.png`` with A on
+  the left half and B on the right half.
+* ``folders``: two folders with matching relative file names (extensions may differ),
+  either ``<dataroot>/<phase>/{A,B}/`` or ``<dataroot>/{A,B}/<phase>/``.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from data.base_dataset import BaseDataset, SampleKey, to_model_range, to_tensor
+from data.image_folder import find_images
+from data.paired_transforms import sample_transform
+from util.errors import UserError
+from util.image_io import read_image
+
+
+def _folder_pair(root: Path, phase: str) -> tuple[Path, Path] | None:
+    for folder_a, folder_b in ((root / phase / "A", root / phase / "B"), (root / "A" / phase, root / "B" / phase)):
+        if folder_a.is_dir() and folder_b.is_dir():
+            return folder_a, folder_b
+    return None
+
+
+class AlignedDataset(BaseDataset):
+    """Returns ``{'A', 'B', 'A_paths', 'B_paths'}`` with tensors in [-1, 1]."""
+
+    @staticmethod
+    def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
+        parser.add_argument("--aligned_layout", default="auto", choices=["auto", "ab", "folders"],
+                            help="side-by-side AB files, A/ + B/ folders, or detect")
+        return parser
+
+    @classmethod
+    def has_split(cls, opt: argparse.Namespace, phase: str) -> bool:
+        root = Path(opt.dataroot)
+        return (root / phase).is_dir() or _folder_pair(root, phase) is not None
+
+    def __init__(self, opt: argparse.Namespace, phase: str) -> None:
+        super().__init__(opt, phase)
+        folders = _folder_pair(self.root, phase) if opt.aligned_layout in ("auto", "folders") else None
+        if opt.aligned_layout == "folders" and folders is None:
+            raise UserError(
+                f"--aligned_layout folders: neither {self.root / phase}/{{A,B}} nor {self.root}/{{A,B}}/{phase} exist"
+            )
+        if folders is not None:
+            self.pairs = self._match_folders(*folders)
+        else:
+            self.pairs = [(path, path) for path in find_images(self.root / phase)]
+        self.pairs = self.pairs[: opt.max_dataset_size]
+        self.is_side_by_side = folders is None
+        # A is infrared and B visible: their channel counts follow the translation direction.
+        self.channels_a = opt.output_nc if opt.direction == "BtoA" else opt.input_nc
+        self.channels_b = opt.input_nc if opt.direction == "BtoA" else opt.output_nc
+
+    @staticmethod
+    def _match_folders(folder_a: Path, folder_b: Path) -> list[tuple[Path, Path]]:
+        def by_stem(folder: Path) -> dict[Path, Path]:
+            return {path.relative_to(folder).with_suffix(""): path for path in find_images(folder)}
+
+        images_a, images_b = by_stem(folder_a), by_stem(folder_b)
+        only_a = sorted(set(images_a) - set(images_b))
+        only_b = sorted(set(images_b) - set(images_a))
+        if only_a or only_b:
+            examples = [str(images_a[k]) for k in only_a[:3]] + [str(images_b[k]) for k in only_b[:3]]
+            raise UserError(
+                f"{len(only_a)} images in {folder_a} and {len(only_b)} in {folder_b} have no partner with the same "
+                f"name (e.g. {', '.join(examples)}); every A image needs a B image of the same name"
+            )
+        return [(images_a[key], images_b[key]) for key in sorted(images_a)]
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, key: SampleKey) -> dict:
+        index, rng = self.rng_for(key)
+        path_a, path_b = self.pairs[index]
+        if self.is_side_by_side:
+            image_a, image_b = self._split_side_by_side(path_a)
+        else:
+            image_a = self.load_unit_image(path_a, self.channels_a)
+            image_b = self.load_unit_image(path_b, self.channels_b)
+            if image_a.shape[:2] != image_b.shape[:2]:
+                raise UserError(
+                    f"paired images differ in size: {path_a} is {image_a.shape[1]}x{image_a.shape[0]}, "
+                    f"{path_b} is {image_b.shape[1]}x{image_b.shape[0]}; register or resize them to the same size"
+                )
+        transform = sample_transform(self.opt, image_a.shape[0], image_a.shape[1], rng, str(path_a))
+        return {
+            "A": to_model_range(transform(to_tensor(image_a))),
+            "B": to_model_range(transform(to_tensor(image_b))),
+            "A_paths": str(path_a),
+            "B_paths": str(path_b),
+        }
+
+    def _split_side_by_side(self, path: Path) -> tuple[np.ndarray, np.ndarray]:
+        # Normalise each half on its own: 16-bit min-max must not mix infrared and visible.
+        raw = read_image(path)
+        width = raw.shape[1]
+        if width % 2:
+            raise UserError(
+                f"side-by-side image {path} has odd width {width}; an AB image must be two equal halves "
+                f"(A left, B right). Use A/ and B/ folders for unpaired sizes"
+            )
+        half = width // 2
+        return self.to_unit(raw[:, :half], self.channels_a), self.to_unit(raw[:, half:], self.channels_b)

@@ -1,0 +1,253 @@
+"""The model contract shared by every model, in the style of upstream pix2pix.
+
+A model fills ``loss_names``, ``model_names``, ``visual_names`` and ``optimizers`` in its
+constructor and implements ``set_input``, ``forward`` and ``optimize_parameters``. Names
+tie to attributes: loss ``G_L1`` is ``self.loss_G_L1``, network ``G`` is ``self.netG``
+(saved as ``<tag>_net_G.pth``), visual ``fake_B`` is ``self.fake_B``.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import random
+from abc import ABC, abstractmethod
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from models.lr_schedulers import get_scheduler, restore_scheduler
+from models.networks import count_parameters
+from util.checkpoint import atomic_save, load_state_dict_file, safe_load, state_dict_digest
+from util.errors import UserError
+
+logger = logging.getLogger(__name__)
+
+TRAINING_STATE_FORMAT = 1
+
+
+class BaseModel(ABC):
+    # Which visuals are the prediction and its reference, for metrics.
+    output_visual = "fake_B"
+    target_visual = "real_B"
+
+    def __init__(self, opt: argparse.Namespace) -> None:
+        self.opt = opt
+        self.is_train = bool(opt.isTrain)
+        self.device = torch.device(opt.device)
+        self.save_dir = Path(opt.checkpoints_dir) / opt.name
+        self.loss_names: list[str] = []
+        self.model_names: list[str] = []
+        self.visual_names: list[str] = []
+        self.optimizers: list[torch.optim.Optimizer] = []
+        self.schedulers: list[Any] = []
+        self.image_paths: list[str] = []
+
+    @staticmethod
+    def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
+        """Add model-specific options or change defaults of existing ones."""
+        return parser
+
+    @abstractmethod
+    def set_input(self, batch: dict) -> None:
+        """Unpack a batch from the data loader and move it to the device."""
+
+    @abstractmethod
+    def forward(self) -> None:
+        """Compute the outputs (visuals) from the current input."""
+
+    @abstractmethod
+    def optimize_parameters(self) -> None:
+        """One training step: forward, losses, backward and optimizer updates."""
+
+    # ----------------------------------------------------------------- set-up
+    def networks(self) -> dict[str, nn.Module]:
+        return {name: getattr(self, f"net{name}") for name in self.model_names}
+
+    def setup(self) -> None:
+        """Create schedulers, load weights for testing, and report network sizes."""
+        if self.is_train:
+            self.schedulers = [get_scheduler(optimizer, self.opt) for optimizer in self.optimizers]
+        else:
+            self.load_networks(self.checkpoint_tag())
+        for name, net in self.networks().items():
+            logger.info("[network %s] %s parameters: %.3f M", name, type(net).__name__, count_parameters(net) / 1e6)
+            if self.opt.verbose:
+                logger.info("%s", net)
+
+    def checkpoint_tag(self) -> str:
+        """The checkpoint named by ``--epoch`` / ``--load_iter``."""
+        return f"iter_{self.opt.load_iter}" if self.opt.load_iter > 0 else str(self.opt.epoch)
+
+    def eval(self) -> None:
+        for net in self.networks().values():
+            net.eval()
+
+    def train(self) -> None:
+        for net in self.networks().values():
+            net.train()
+
+    @staticmethod
+    def set_requires_grad(nets: nn.Module | list[nn.Module], requires_grad: bool) -> None:
+        for net in nets if isinstance(nets, list) else [nets]:
+            for parameter in net.parameters():
+                parameter.requires_grad_(requires_grad)
+
+    # ------------------------------------------------------------- inference
+    def test(self) -> None:
+        """Forward pass without gradients."""
+        with torch.no_grad():
+            self.forward()
+
+    @contextlib.contextmanager
+    def preserved_state(self, seed: int) -> Iterator[None]:
+        """Evaluate without side effects on training: network buffers (batch-norm running
+        statistics) and the global RNG are restored afterwards, and dropout draws from a
+        fixed seed so validation numbers are repeatable."""
+        buffers = {name: {key: value.clone() for key, value in net.named_buffers()}
+                   for name, net in self.networks().items()}
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            try:
+                yield
+            finally:
+                for name, net in self.networks().items():
+                    for key, value in net.named_buffers():
+                        value.copy_(buffers[name][key])
+
+    def get_current_visuals(self) -> OrderedDict[str, torch.Tensor]:
+        return OrderedDict((name, getattr(self, name)) for name in self.visual_names)
+
+    def get_current_losses(self) -> OrderedDict[str, float]:
+        """Current loss values as floats (this synchronises with the device: call it only when logging)."""
+        return OrderedDict((name, float(getattr(self, f"loss_{name}").detach())) for name in self.loss_names)
+
+    def get_image_paths(self) -> list[str]:
+        return self.image_paths
+
+    def update_learning_rate(self, metric: float | None = None) -> None:
+        """Step every scheduler once (at the end of an epoch)."""
+        old_lr = self.optimizers[0].param_groups[0]["lr"]
+        for scheduler in self.schedulers:
+            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                if metric is not None:
+                    scheduler.step(metric)
+            else:
+                scheduler.step()
+        new_lr = self.optimizers[0].param_groups[0]["lr"]
+        if new_lr != old_lr:
+            logger.info("learning rate %.7f -> %.7f", old_lr, new_lr)
+
+    # ------------------------------------------------------------ checkpoints
+    def net_path(self, tag: str, name: str) -> Path:
+        return self.save_dir / f"{tag}_net_{name}.pth"
+
+    def state_path(self, tag: str) -> Path:
+        return self.save_dir / f"{tag}_state.pth"
+
+    def save_checkpoint(self, tag: str, progress: dict[str, int | bool]) -> None:
+        """Save every network (plain state dicts) and then the training state.
+
+        ``progress`` holds the loop counters (epoch, batches done, images seen). The state
+        file is written last and records a digest of each network, so a checkpoint set
+        interrupted half-way is recognised when it is loaded.
+        """
+        digests = {}
+        for name, net in self.networks().items():
+            state_dict = {key: value.detach().cpu() for key, value in _unwrap(net).state_dict().items()}
+            atomic_save(state_dict, self.net_path(tag, name))
+            digests[name] = state_dict_digest(state_dict)
+        state = {
+            "format": TRAINING_STATE_FORMAT,
+            "progress": dict(progress),
+            "optimizers": [optimizer.state_dict() for optimizer in self.optimizers],
+            "schedulers": [scheduler.state_dict() for scheduler in self.schedulers],
+            "rng": capture_rng_state(),
+            "net_digests": digests,
+        }
+        atomic_save(state, self.state_path(tag))
+
+    def load_networks(self, tag: str) -> dict[str, str]:
+        """Load every network's weights from ``<tag>_net_<name>.pth``; return their digests."""
+        digests = {}
+        for name, net in self.networks().items():
+            path = self.net_path(tag, name)
+            state_dict = load_state_dict_file(path, map_location=self.device)
+            try:
+                _unwrap(net).load_state_dict(state_dict)
+            except RuntimeError as error:
+                raise UserError(
+                    f"{path} does not fit network {name} as configured ({error.args[0].splitlines()[0]} ...); "
+                    f"use the --netG/--netD/--norm/--ngf/--input_nc/--output_nc values it was trained with"
+                ) from None
+            digests[name] = state_dict_digest(state_dict)
+            logger.info("loaded %s", path)
+        return digests
+
+    def load_checkpoint(self, tag: str) -> dict[str, int | bool] | None:
+        """Restore networks and, when present, optimizers, schedulers and RNG states.
+
+        Returns the saved loop progress, or None for a weights-only checkpoint (for
+        example one written by upstream pix2pix).
+        """
+        digests = self.load_networks(tag)
+        state_file = self.state_path(tag)
+        if not state_file.exists():
+            logger.warning("no training state %s: resuming from the weights only (optimizers and learning-rate "
+                           "schedule restart; epoch numbering follows --epoch_count)", state_file)
+            return None
+        state = safe_load(state_file, map_location="cpu")
+        if state.get("net_digests") != digests:
+            raise UserError(
+                f"checkpoint '{tag}' in {self.save_dir} is inconsistent: its network files do not match "
+                f"{state_file.name} (a save was interrupted). Resume from another checkpoint with --epoch"
+            )
+        for optimizer, optimizer_state in zip(self.optimizers, state["optimizers"], strict=True):
+            optimizer.load_state_dict(optimizer_state)
+        for scheduler, scheduler_state in zip(self.schedulers, state["schedulers"], strict=True):
+            restore_scheduler(scheduler, scheduler_state)
+        restore_rng_state(state["rng"])
+        return state["progress"]
+
+
+def _unwrap(net: nn.Module) -> nn.Module:
+    """The bare module inside DDP / torch.compile wrappers, so saved keys carry no prefix."""
+    while True:
+        if hasattr(net, "module") and isinstance(net.module, nn.Module):
+            net = net.module
+        elif hasattr(net, "_orig_mod"):
+            net = net._orig_mod
+        else:
+            return net
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """Every RNG state a training step may touch, in a weights-only-loadable form."""
+    numpy_state = np.random.get_state()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": [numpy_state[0], torch.from_numpy(numpy_state[1].astype(np.int64)), *numpy_state[2:]],
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    name, keys, *rest = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
+    random.setstate(_as_tuples(state["python"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _as_tuples(value: Any) -> Any:
+    # random.setstate needs tuples; serialisation may hand back lists.
+    return tuple(_as_tuples(item) for item in value) if isinstance(value, (list, tuple)) else value

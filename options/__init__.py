@@ -1,0 +1,1 @@
+"""Command-line options shared by train.py, test.py and the scripts."""

@@ -1,0 +1,199 @@
+"""Options shared by training and testing, and the option-gathering protocol.
+
+Gathering follows upstream pix2pix: parse the base options, let the chosen model and then
+the chosen dataset add their own options through their static
+``modify_commandline_options(parser, is_train)`` hook, then parse strictly so that a
+misspelt flag is an error rather than silently ignored.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+import data
+import models
+from util.errors import UserError
+from util.image_io import BIT16_NORMALISATIONS
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_DATAROOT = "./datasets/synthetic_v2ir"
+# Channels of each domain in this project's datasets: A is infrared, B is visible.
+DOMAIN_CHANNELS = {"A": 1, "B": 3}
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    pass
+
+
+class BaseOptions:
+    """Options common to every entry point; subclasses add phase-specific ones."""
+
+    is_train: bool = False
+
+    def initialize(self, parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        g = parser.add_argument_group("experiment")
+        g.add_argument("--dataroot", default=None,
+                       help=f"dataset root holding train/ val/ test/ splits; when omitted, the built-in "
+                            f"synthetic visible/infrared dataset at {DEFAULT_DATAROOT} (generated on first use)")
+        g.add_argument("--name", default=None,
+                       help="experiment name, the folder under --checkpoints_dir; default <dataroot name>_<model>")
+        g.add_argument("--checkpoints_dir", default="./checkpoints", help="models, options and logs are saved here")
+        g.add_argument("--model", default="pix2pix", help=f"model to use: {', '.join(models.available_models())}")
+        g.add_argument("--seed", type=int, default=0, help="random seed for weights, data order and augmentation")
+        g.add_argument("--device", default="auto",
+                       help="auto | cpu | cuda | cuda:N; auto picks CUDA when available")
+        g.add_argument("--gpu_ids", default=None,
+                       help="upstream compatibility: -1 = CPU, 0 = cuda:0 (several ids: use torchrun instead)")
+        g.add_argument("--suffix", default="", help="appended to --name, formatted with the options, e.g. {model}_{netG}")
+        g.add_argument("--verbose", action="store_true", help="print network architectures and debug messages")
+
+        g = parser.add_argument_group("networks")
+        g.add_argument("--input_nc", type=int, default=None,
+                       help="input channels; default from the source domain (infrared A: 1, visible B: 3)")
+        g.add_argument("--output_nc", type=int, default=None,
+                       help="output channels; default from the target domain (infrared A: 1, visible B: 3)")
+        g.add_argument("--ngf", type=int, default=64, help="generator filters in the first conv layer")
+        g.add_argument("--ndf", type=int, default=64, help="discriminator filters in the first conv layer")
+        g.add_argument("--netG", default="unet_256", help="generator architecture")
+        g.add_argument("--netD", default="basic", help="discriminator architecture")
+        g.add_argument("--n_layers_D", type=int, default=3, help="discriminator depth for --netD n_layers")
+        g.add_argument("--norm", default="batch", choices=["batch", "instance", "none", "syncbatch"],
+                       help="normalisation layer")
+        g.add_argument("--init_type", default="normal", choices=["normal", "xavier", "kaiming", "orthogonal"],
+                       help="weight initialisation")
+        g.add_argument("--init_gain", type=float, default=0.02, help="scale for normal, xavier and orthogonal init")
+        g.add_argument("--no_dropout", action="store_true", help="no dropout in the generator")
+
+        g = parser.add_argument_group("data")
+        g.add_argument("--dataset_mode", default="aligned", help=f"dataset loader: {', '.join(data.available_datasets())}")
+        g.add_argument("--direction", default="BtoA", choices=["AtoB", "BtoA"],
+                       help="BtoA maps B (visible) to A (infrared), the layout of KAIST-style and synthetic data")
+        g.add_argument("--serial_batches", action="store_true", help="take images in order instead of shuffling")
+        g.add_argument("--num_threads", type=int, default=min(4, os.cpu_count() or 1), help="data loading workers")
+        g.add_argument("--batch_size", type=int, default=1)
+        g.add_argument("--load_size", type=int, default=None,
+                       help="resize images to this size before cropping; default 286/256 x crop_size for "
+                            "training and crop_size for testing")
+        g.add_argument("--crop_size", type=int, default=256, help="then crop to this size")
+        g.add_argument("--max_dataset_size", type=int, default=sys.maxsize,
+                       help="use at most this many images of the split")
+        g.add_argument("--preprocess", default="resize_and_crop",
+                       choices=["resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"],
+                       help="scaling and cropping at load time ('none' keeps the size; models pad internally)")
+        g.add_argument("--no_flip", action="store_true", help="no random horizontal flips")
+        g.add_argument("--bit16_norm", default="minmax", choices=BIT16_NORMALISATIONS,
+                       help="how 16-bit/float images map to [0, 1]: per-image min-max or the fixed --bit16_range")
+        g.add_argument("--bit16_range", type=float, nargs=2, default=[0.0, 65535.0], metavar=("LOW", "HIGH"),
+                       help="raw values mapped to 0 and 1 with --bit16_norm fixed")
+        g.add_argument("--display_winsize", type=int, default=256, help="image width in HTML pages")
+
+        g = parser.add_argument_group("checkpoint to load")
+        g.add_argument("--epoch", default="latest", help="which checkpoint to load: latest, an epoch number or a tag")
+        g.add_argument("--load_iter", type=int, default=0, help="if > 0, load the iter_<load_iter> checkpoint")
+        return parser
+
+    def gather_options(self, argv: Sequence[str] | None) -> argparse.Namespace:
+        parser = argparse.ArgumentParser(formatter_class=_HelpFormatter, allow_abbrev=False)
+        parser = self.initialize(parser)
+        opt, _ = parser.parse_known_args(argv)
+
+        model_class = models.find_model_class(opt.model)
+        parser = model_class.modify_commandline_options(parser, self.is_train)
+        opt, _ = parser.parse_known_args(argv)  # the model may change the dataset default
+
+        dataset_class = data.find_dataset_class(opt.dataset_mode)
+        parser = dataset_class.modify_commandline_options(parser, self.is_train)
+
+        self.parser = parser
+        return parser.parse_args(argv)
+
+    def parse(self, argv: Sequence[str] | None = None, save: bool = True) -> argparse.Namespace:
+        """Parse, resolve derived defaults, validate and (optionally) save the options."""
+        opt = self.gather_options(argv)
+        opt.isTrain = self.is_train
+        self._resolve_defaults(opt)
+        self.validate(opt)
+        if save:
+            self.save(opt)
+        return opt
+
+    def _resolve_defaults(self, opt: argparse.Namespace) -> None:
+        opt.dataroot_is_default = opt.dataroot is None
+        if opt.dataroot is None:
+            opt.dataroot = DEFAULT_DATAROOT
+        if opt.name is None:
+            opt.name = f"{Path(opt.dataroot).resolve().name}_{opt.model}"
+        if opt.suffix:
+            opt.name = f"{opt.name}_{opt.suffix.format(**vars(opt))}"
+        source, target = ("B", "A") if opt.direction == "BtoA" else ("A", "B")
+        if opt.input_nc is None:
+            opt.input_nc = DOMAIN_CHANNELS[source]
+        if opt.output_nc is None:
+            opt.output_nc = DOMAIN_CHANNELS[target]
+        if opt.load_size is None:
+            opt.load_size = round(opt.crop_size * 286 / 256) if self.is_train else opt.crop_size
+        opt.device = resolve_device(opt.device, opt.gpu_ids)
+
+    def validate(self, opt: argparse.Namespace) -> None:
+        for option in ("input_nc", "output_nc"):
+            if getattr(opt, option) not in (1, 3):
+                raise UserError(f"--{option} must be 1 (infrared/grey) or 3 (colour), got {getattr(opt, option)}")
+        if opt.crop_size <= 0 or opt.load_size <= 0 or opt.batch_size <= 0:
+            raise UserError("--crop_size, --load_size and --batch_size must be positive")
+        if "crop" in opt.preprocess and opt.load_size < opt.crop_size and opt.preprocess != "crop":
+            raise UserError(f"--load_size {opt.load_size} is smaller than --crop_size {opt.crop_size}")
+        if opt.bit16_range[1] <= opt.bit16_range[0]:
+            raise UserError(f"--bit16_range LOW HIGH needs LOW < HIGH, got {opt.bit16_range}")
+        if not opt.dataroot_is_default and not Path(opt.dataroot).is_dir():
+            raise UserError(f"--dataroot {opt.dataroot} does not exist or is not a folder")
+
+    @property
+    def phase_name(self) -> str:
+        return "train" if self.is_train else "test"
+
+    def format(self, opt: argparse.Namespace) -> str:
+        lines = [f"----------------- Options ({self.phase_name}) ---------------"]
+        for key, value in sorted(vars(opt).items()):
+            default = self.parser.get_default(key)
+            marker = f"\t[default: {default}]" if default is not None and value != default else ""
+            lines.append(f"{key:>25}: {value!s:<30}{marker}")
+        lines.append("----------------- End -------------------")
+        return "\n".join(lines)
+
+    def save(self, opt: argparse.Namespace) -> Path:
+        """Write the options to ``<checkpoints_dir>/<name>/opt.txt`` (and ``<phase>_opt.txt``)."""
+        folder = Path(opt.checkpoints_dir) / opt.name
+        folder.mkdir(parents=True, exist_ok=True)
+        text = self.format(opt) + "\n"
+        for file_name in ("opt.txt", f"{self.phase_name}_opt.txt") if self.is_train else (f"{self.phase_name}_opt.txt",):
+            (folder / file_name).write_text(text)
+        logger.debug(text)
+        return folder / "opt.txt"
+
+
+def resolve_device(device: str, gpu_ids: str | None = None) -> str:
+    """Turn ``--device``/``--gpu_ids`` into a torch device string, failing clearly without CUDA."""
+    if gpu_ids is not None:
+        ids = [part.strip() for part in gpu_ids.split(",") if part.strip()]
+        if not ids or ids[0] == "-1":
+            device = "cpu"
+        else:
+            if len(ids) > 1:
+                logger.warning("--gpu_ids %s: only cuda:%s is used; for several GPUs run with torchrun", gpu_ids, ids[0])
+            device = f"cuda:{ids[0]}"
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise UserError(f"--device {device} was requested but CUDA is not available; use --device cpu or auto")
+        return device
+    if device == "cpu":
+        return device
+    raise UserError(f"--device must be auto, cpu, cuda or cuda:N, got {device!r}")

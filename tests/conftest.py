@@ -1,0 +1,56 @@
+"""Shared fixtures: tiny datasets written on the fly and a CLI runner."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from util.image_io import write_image  # noqa: E402
+
+
+def _scene(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """A smooth random visible image and an infrared image derived from it."""
+    coarse = rng.random((size // 8 + 1, size // 8 + 1, 3))
+    visible = np.kron(coarse, np.ones((8, 8, 1)))[:size, :size]
+    infrared = 0.6 * visible[..., 0] + 0.4 * (1.0 - visible[..., 2])
+    return (visible * 255).round().astype(np.uint8), (infrared * 255).round().astype(np.uint8)
+
+
+def write_aligned_dataset(
+    root: Path, counts: dict[str, int] | None = None, size: int = 32, layout: str = "ab", seed: int = 0
+) -> Path:
+    """Write ``root/<split>`` images in the AB or folders layout (A = infrared, B = visible)."""
+    rng = np.random.default_rng(seed)
+    for split, count in (counts or {"train": 4, "val": 2, "test": 3}).items():
+        for index in range(count):
+            visible, infrared = _scene(rng, size)
+            name = f"{index:04d}.png"
+            if layout == "ab":
+                side_by_side = np.concatenate([np.repeat(infrared[..., None], 3, axis=2), visible], axis=1)
+                write_image(root / split / name, side_by_side)
+            else:
+                write_image(root / split / "A" / name, infrared)
+                write_image(root / split / "B" / name, visible)
+    return root
+
+
+@pytest.fixture
+def aligned_root(tmp_path: Path) -> Path:
+    return write_aligned_dataset(tmp_path / "data")
+
+
+def run_script(script: str, *args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    """Run ``python <repo>/<script> args`` in ``cwd`` the way a user would."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "2"}
+    result = subprocess.run([sys.executable, str(REPO_ROOT / script), *args], cwd=cwd, env=env,
+                            capture_output=True, text=True, timeout=600)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{script} {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result

@@ -1,0 +1,166 @@
+"""Train a model: ``python train.py --model pix2pix --direction BtoA [--dataroot DIR]``.
+
+Without ``--dataroot`` it trains on the built-in synthetic visible/infrared dataset.
+Progress goes to a tqdm bar, ``checkpoints/<name>/loss_log.txt`` and ``train.log``;
+``latest`` is saved after every epoch so ``--continue_train`` resumes exactly where the
+run stopped (weights, optimizers, schedules, counters and random-number states).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import random
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from data import create_dataset, find_dataset_class
+from data.loader import create_eval_loader, create_train_loader
+from data.synthetic_v2ir import ensure_synthetic_dataset
+from models import create_model
+from models.base_model import BaseModel
+from options.train_options import TrainOptions
+from util.errors import run_cli
+from util.evaluation import MetricTable, image_metrics
+from util.logging_setup import setup_logging
+from util.loss_log import LossLog
+
+logger = logging.getLogger("train")
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+
+
+def crossed(count: int, step: int, frequency: int) -> bool:
+    """Whether advancing a counter by ``step`` to ``count`` passed a multiple of ``frequency``."""
+    return count // frequency > (count - step) // frequency
+
+
+def validate(model: BaseModel, loader, seed: int) -> MetricTable:
+    """Metrics of the model on the validation split, without side effects on training."""
+    table = MetricTable()
+    with model.preserved_state(seed):
+        for batch in loader:
+            model.set_input(batch)
+            model.test()
+            names = [Path(path).stem for path in model.get_image_paths()]
+            table.add(names, image_metrics(getattr(model, model.output_visual), getattr(model, model.target_visual)))
+    return table
+
+
+def append_validation_csv(path: Path, epoch: int, means: dict[str, float]) -> None:
+    is_new = not path.exists()
+    with open(path, "a", newline="") as handle:
+        writer = csv.writer(handle)
+        if is_new:
+            writer.writerow(["epoch", *means])
+        writer.writerow([epoch, *(f"{value:.6f}" for value in means.values())])
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    opt = TrainOptions().parse(argv)
+    save_dir = Path(opt.checkpoints_dir) / opt.name
+    setup_logging(save_dir / "train.log", opt.verbose)
+    logger.info("experiment %s on %s (device %s)", opt.name, opt.dataroot, opt.device)
+    if opt.dataroot_is_default:
+        ensure_synthetic_dataset(opt.dataroot)
+    seed_everything(opt.seed, opt.deterministic)
+
+    dataset = create_dataset(opt, opt.phase)
+    loader, sampler = create_train_loader(dataset, opt)
+    logger.info("training images: %d (%s/%s)", len(dataset), opt.dataroot, opt.phase)
+    val_loader = None
+    if opt.val_freq > 0 and find_dataset_class(opt.dataset_mode).has_split(opt, opt.val_phase):
+        val_loader = create_eval_loader(create_dataset(opt, opt.val_phase), opt, limit=opt.num_val)
+
+    model = create_model(opt)
+    model.setup()
+    first_epoch, skip_batches, total_iters = opt.epoch_count, 0, 0
+    if opt.continue_train:
+        progress = model.load_checkpoint(model.checkpoint_tag())
+        if progress is not None:
+            total_iters = int(progress["total_iters"])
+            complete = bool(progress["epoch_complete"])
+            first_epoch = int(progress["epoch"]) + (1 if complete else 0)
+            skip_batches = 0 if complete else int(progress["batches_done"])
+            logger.info("resuming at epoch %d (%d batches of it done, %d images seen)",
+                        first_epoch, skip_batches, total_iters)
+    last_epoch = opt.n_epochs + opt.n_epochs_decay
+    if first_epoch > last_epoch:
+        logger.info("nothing to do: training already reached epoch %d of %d", first_epoch - 1, last_epoch)
+        return
+
+    loss_log = LossLog(save_dir / "loss_log.txt")
+    for epoch in range(first_epoch, last_epoch + 1):
+        epoch_start = time.perf_counter()
+        sampler.set_epoch(epoch, skip=skip_batches * opt.batch_size)
+        batches_done, loss_sums = skip_batches, defaultdict(float)
+        skip_batches = 0
+        model.train()
+        interval_start, interval_images, data_wait = time.perf_counter(), 0, 0.0
+        wait_start = time.perf_counter()
+        bar = tqdm(loader, desc=f"epoch {epoch}/{last_epoch}", leave=False, dynamic_ncols=True,
+                   mininterval=1.0 if sys.stderr.isatty() else 30.0)
+        for batch in bar:
+            data_wait += time.perf_counter() - wait_start
+            model.set_input(batch)
+            model.optimize_parameters()
+            images = len(batch[next(iter(batch))])
+            batches_done += 1
+            total_iters += images
+            interval_images += images
+            for name in model.loss_names:
+                loss_sums[name] += getattr(model, f"loss_{name}").detach()
+            if crossed(total_iters, images, opt.print_freq):
+                losses = model.get_current_losses()
+                elapsed = time.perf_counter() - interval_start
+                line = LossLog.format(epoch, total_iters, (elapsed - data_wait) / interval_images,
+                                      data_wait / interval_images, losses)
+                loss_log.write(line)
+                bar.set_postfix({name: f"{value:.3f}" for name, value in losses.items()}, refresh=False)
+                logger.debug(line)
+                interval_start, interval_images, data_wait = time.perf_counter(), 0, 0.0
+            if crossed(total_iters, images, opt.save_latest_freq):
+                tag = f"iter_{total_iters}" if opt.save_by_iter else "latest"
+                model.save_checkpoint(tag, {"epoch": epoch, "epoch_complete": False,
+                                            "batches_done": batches_done, "total_iters": total_iters})
+                logger.info("saved checkpoint %s (epoch %d, %d images seen)", tag, epoch, total_iters)
+            wait_start = time.perf_counter()
+        bar.close()
+
+        epoch_batches = max(batches_done, 1)
+        means = {name: float(total) / epoch_batches for name, total in loss_sums.items()}
+        logger.info("epoch %d/%d: %s", epoch, last_epoch, " ".join(f"{k}={v:.4f}" for k, v in means.items()))
+        plateau_metric = sum(value for name, value in means.items() if name.startswith("G")) or None
+        if val_loader is not None and epoch % opt.val_freq == 0:
+            table = validate(model, val_loader, opt.seed + epoch)
+            val_means = table.means()
+            logger.info("validation (%d images): %s", len(table),
+                        " ".join(f"{name}={value:.4f}" for name, value in val_means.items()))
+            append_validation_csv(save_dir / "val_log.csv", epoch, val_means)
+            plateau_metric = val_means["rmse"]
+        model.update_learning_rate(plateau_metric)
+
+        progress = {"epoch": epoch, "epoch_complete": True, "batches_done": batches_done, "total_iters": total_iters}
+        model.save_checkpoint("latest", progress)
+        if epoch % opt.save_epoch_freq == 0 or epoch == last_epoch:
+            model.save_checkpoint(str(epoch), progress)
+        logger.info("end of epoch %d/%d: %.1f s, checkpoint saved to %s", epoch, last_epoch,
+                    time.perf_counter() - epoch_start, save_dir)
+
+
+if __name__ == "__main__":
+    run_cli(main)

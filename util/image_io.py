@@ -1,0 +1,170 @@
+"""Reading and writing infrared and visible images of any common bit depth.
+
+Pillow squashes 16-bit colour images to 8 bit, so 16-bit colour PNGs are decoded with
+OpenCV and TIFFs with tifffile; everything else goes through Pillow, whose ``load()``
+detects truncated and corrupt files (OpenCV would silently return a partial image).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import tifffile
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from util.errors import UserError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
+
+BIT16_NORMALISATIONS = ("minmax", "fixed")
+
+# ITU-R BT.601 luma weights, the same as Pillow's convert("L").
+_LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+def is_image_file(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Read an image as an ``H x W x C`` array (C = 1 or 3) keeping its bit depth.
+
+    Returns uint8, uint16 or float32 data. Alpha channels are dropped and palette images
+    expanded to RGB.
+    """
+    path = Path(path)
+    try:
+        if path.suffix.lower() in (".tif", ".tiff"):
+            array = _read_tiff(path)
+        else:
+            array = _read_with_pillow(path)
+    except UserError:
+        raise
+    except (OSError, ValueError, SyntaxError, UnidentifiedImageError, tifffile.TiffFileError) as error:
+        raise UserError(f"cannot read image {path}: {error}. Replace or remove the file") from None
+    return _as_hwc(array, path)
+
+
+def _read_tiff(path: Path) -> np.ndarray:
+    array = tifffile.imread(path)
+    if array.ndim == 3 and array.shape[0] in (1, 3, 4) and array.shape[2] not in (1, 3, 4):
+        array = np.moveaxis(array, 0, -1)  # planar (C, H, W) storage
+    return array
+
+
+def _read_with_pillow(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        image.load()  # forces a full decode so truncated files fail here
+        if image.mode in ("RGB", "RGBA") and image.format == "PNG" and _png_bit_depth(path) == 16:
+            return _read_png16_colour(path)
+        if image.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+            return np.asarray(image, dtype=np.uint16)
+        if image.mode == "I":  # Pillow's 32-bit container for 16-bit greyscale PNGs
+            array = np.asarray(image)
+            if array.min() < 0 or array.max() > 65535:
+                raise UserError(f"cannot read image {path}: 32-bit integer images are not supported; convert it to 16 bit")
+            return array.astype(np.uint16)
+        if image.mode == "F":
+            return np.asarray(image, dtype=np.float32)
+        if image.mode in ("1", "L", "LA"):
+            return np.asarray(image.convert("L"))
+        return np.asarray(image.convert("RGB"))
+
+
+def _png_bit_depth(path: Path) -> int:
+    with open(path, "rb") as handle:
+        header = handle.read(25)
+    return header[24] if len(header) == 25 else 8  # IHDR bit-depth byte
+
+
+def _read_png16_colour(path: Path) -> np.ndarray:
+    array = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    if array is None:
+        raise UserError(f"cannot read image {path}: OpenCV could not decode this 16-bit PNG. Replace or remove the file")
+    channels = 3 if array.shape[2] >= 3 else 1
+    return cv2.cvtColor(array[..., :3], cv2.COLOR_BGR2RGB) if channels == 3 else array[..., :1]
+
+
+def _as_hwc(array: np.ndarray, path: Path) -> np.ndarray:
+    if array.ndim == 2:
+        array = array[..., None]
+    if array.ndim != 3 or array.shape[2] not in (1, 2, 3, 4):
+        raise UserError(f"cannot read image {path}: unsupported shape {array.shape}; expected H x W x 1..4")
+    if array.shape[2] == 2:  # grey + alpha
+        array = array[..., :1]
+    elif array.shape[2] == 4:  # colour + alpha
+        array = array[..., :3]
+    if array.dtype == np.uint8 or array.dtype == np.uint16:
+        return np.ascontiguousarray(array)
+    if array.dtype in (np.int16, np.int32, np.uint32, np.int64) and array.min() >= 0 and array.max() <= 65535:
+        return np.ascontiguousarray(array.astype(np.uint16))
+    if np.issubdtype(array.dtype, np.floating):
+        return np.ascontiguousarray(array.astype(np.float32))
+    raise UserError(f"cannot read image {path}: unsupported pixel type {array.dtype}")
+
+
+def to_unit_range(
+    array: np.ndarray, bit16_norm: str = "minmax", bit16_range: tuple[float, float] = (0.0, 65535.0)
+) -> np.ndarray:
+    """Map pixel values to float32 in [0, 1].
+
+    8-bit data is divided by 255. 16-bit and float data (raw thermal counts or
+    temperatures) is normalised either per image (``minmax``: its own minimum -> 0 and
+    maximum -> 1) or with a fixed range (``fixed``: ``bit16_range`` low -> 0, high -> 1,
+    clipped), which keeps absolute temperature levels comparable between images.
+    """
+    if array.dtype == np.uint8:
+        return array.astype(np.float32) / 255.0
+    values = array.astype(np.float32)
+    if bit16_norm == "fixed":
+        low, high = bit16_range
+        return np.clip((values - low) / (high - low), 0.0, 1.0)
+    if bit16_norm != "minmax":
+        raise UserError(f"--bit16_norm must be one of {BIT16_NORMALISATIONS}, got {bit16_norm!r}")
+    low, high = float(values.min()), float(values.max())
+    if high <= low:
+        return np.zeros_like(values)
+    return (values - low) / (high - low)
+
+
+def convert_channels(array: np.ndarray, channels: int) -> np.ndarray:
+    """Convert an ``H x W x C`` float image to 1 (BT.601 luma) or 3 (replicated) channels."""
+    have = array.shape[2]
+    if have == channels:
+        return array
+    if channels == 1 and have == 3:
+        return (array @ _LUMA_WEIGHTS)[..., None]
+    if channels == 3 and have == 1:
+        return np.repeat(array, 3, axis=2)
+    raise UserError(f"cannot convert a {have}-channel image to {channels} channels; check --input_nc/--output_nc")
+
+
+def tensor_to_image(tensor: torch.Tensor, bit16: bool = False) -> np.ndarray:
+    """Convert a ``C x H x W`` tensor in [-1, 1] to uint8/uint16 ``H x W`` (C=1) or ``H x W x 3``.
+
+    Values are clipped and rounded (not truncated), so no value wraps around.
+    """
+    if tensor.dim() != 3 or tensor.shape[0] not in (1, 3):
+        raise ValueError(f"expected a 1- or 3-channel C x H x W tensor, got shape {tuple(tensor.shape)}")
+    peak = 65535.0 if bit16 else 255.0
+    unit = (tensor.detach().float().cpu().clamp(-1.0, 1.0) + 1.0) / 2.0
+    array = torch.round(unit * peak).numpy().astype(np.uint16 if bit16 else np.uint8)
+    return array[0] if array.shape[0] == 1 else np.ascontiguousarray(array.transpose(1, 2, 0))
+
+
+def write_image(path: str | Path, array: np.ndarray) -> None:
+    """Write an ``H x W`` (grey) or ``H x W x 3`` uint8/uint16 array as PNG/TIFF/JPEG."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if array.dtype == np.uint16:
+        if array.ndim == 3:
+            if not cv2.imwrite(str(path), cv2.cvtColor(array, cv2.COLOR_RGB2BGR)):
+                raise UserError(f"cannot write 16-bit colour image {path}; use a .png or .tif name")
+            return
+        Image.fromarray(array).save(path)  # Pillow stores uint16 greyscale as 16-bit PNG/TIFF
+        return
+    if array.dtype != np.uint8:
+        raise ValueError(f"write_image expects uint8 or uint16 data, got {array.dtype}")
+    Image.fromarray(array).save(path)
