@@ -19,7 +19,6 @@ from PIL import Image
 
 from data import create_dataset
 from data.loader import create_eval_loader
-from data.synthetic_v2ir import ensure_synthetic_dataset
 from models import create_model
 from options.test_options import TestOptions
 from util.errors import run_cli
@@ -43,8 +42,6 @@ def save_visual(tensor: torch.Tensor, path: Path, bit16: bool, aspect_ratio: flo
 def main(argv: Sequence[str] | None = None) -> None:
     opt = TestOptions().parse(argv)
     setup_logging(verbose=opt.verbose)
-    if opt.dataroot_is_default:
-        ensure_synthetic_dataset(opt.dataroot)
     torch.manual_seed(opt.seed)  # dropout at test time (pix2pix default) is then repeatable
 
     dataset = create_dataset(opt, opt.phase)

@@ -23,7 +23,6 @@ from tqdm import tqdm
 
 from data import create_dataset, find_dataset_class
 from data.loader import create_eval_loader, create_train_loader
-from data.synthetic_v2ir import ensure_synthetic_dataset
 from models import create_model
 from models.base_model import BaseModel
 from options.train_options import TrainOptions
@@ -75,8 +74,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     save_dir = Path(opt.checkpoints_dir) / opt.name
     setup_logging(save_dir / "train.log", opt.verbose)
     logger.info("experiment %s on %s (device %s)", opt.name, opt.dataroot, opt.device)
-    if opt.dataroot_is_default:
-        ensure_synthetic_dataset(opt.dataroot)
     seed_everything(opt.seed, opt.deterministic)
 
     dataset = create_dataset(opt, opt.phase)

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from util.registry import available_names, find_class
@@ -23,5 +24,12 @@ def find_dataset_class(name: str) -> type:
 
 
 def create_dataset(opt: argparse.Namespace, phase: str):
-    """Instantiate the dataset chosen by ``opt.dataset_mode`` for the split ``phase``."""
+    """Instantiate the dataset chosen by ``opt.dataset_mode`` for the split ``phase``.
+
+    Without ``--dataroot`` the built-in synthetic dataset is used, generated on first use.
+    """
+    if getattr(opt, "dataroot_is_default", False):
+        from data.synthetic_v2ir import ensure_synthetic_dataset
+
+        ensure_synthetic_dataset(opt.dataroot, workers=os.cpu_count() or 1)
     return find_dataset_class(opt.dataset_mode)(opt, phase)

@@ -9,10 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
+from util.image_io import write_image
 
-from util.image_io import write_image  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def _scene(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
