@@ -20,5 +20,5 @@ class TestOptions(BaseOptions):
                        help="eval mode: batch norm uses running statistics and dropout is off "
                             "(default, as in pix2pix: train-mode normalisation and dropout)")
         g.add_argument("--aspect_ratio", type=float, default=1.0, help="width/height stretch of saved images")
-        g.add_argument("--save_16bit", action="store_true", help="also save outputs as 16-bit PNG")
+        g.add_argument("--save_16bit", action="store_true", help="save images as 16-bit PNG (metrics still use the 8-bit protocol)")
         return parser

@@ -102,8 +102,9 @@ def test_upstream_generator_checkpoint_loads_unchanged(tmp_path):
     torch.save(state, tmp_path / "checkpoints" / "upstream" / "latest_net_G.pth")
     run_script("test.py", "--dataroot", str(root), "--name", "upstream", "--checkpoints_dir",
                str(tmp_path / "checkpoints"), "--results_dir", str(tmp_path / "results"), "--netG", "unet_128",
-               "--preprocess", "none", "--eval", cwd=tmp_path)
+               "--preprocess", "none", "--eval", "--save_16bit", cwd=tmp_path)
     saved = read_image(tmp_path / "results" / "upstream" / "test_latest" / "images" / "0000_fake_B.png")[..., 0]
+    assert saved.dtype == np.uint16
 
     net = define_G(3, 1, 64, "unet_128", "batch")
     net.load_state_dict(state)
@@ -112,7 +113,7 @@ def test_upstream_generator_checkpoint_loads_unchanged(tmp_path):
     source = PairedTransform(None, None, False)(visible / 255) * 2 - 1
     padded = torch.nn.functional.pad(source[None], (0, 96, 0, 96), mode="replicate")
     with torch.no_grad():
-        expected = tensor_to_image(net(padded)[0, :, :32, :32])
+        expected = tensor_to_image(net(padded)[0, :, :32, :32], bit16=True)
     assert np.array_equal(saved, expected)
 
 
