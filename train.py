@@ -115,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             data_wait += time.perf_counter() - wait_start
             model.set_input(batch)
             model.optimize_parameters()
-            images = len(batch[next(iter(batch))])
+            images = len(model.get_image_paths())
             batches_done += 1
             total_iters += images
             interval_images += images
@@ -141,7 +141,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         epoch_batches = max(batches_done, 1)
         means = {name: float(total) / epoch_batches for name, total in loss_sums.items()}
         logger.info("epoch %d/%d: %s", epoch, last_epoch, " ".join(f"{k}={v:.4f}" for k, v in means.items()))
-        plateau_metric = sum(value for name, value in means.items() if name.startswith("G")) or None
+        # The plateau schedule watches validation RMSE, or the generator's losses without a val split.
+        plateau_metric = sum(value for name, value in means.items() if name.startswith("G"))
         if val_loader is not None and epoch % opt.val_freq == 0:
             table = validate(model, val_loader, opt.seed + epoch)
             val_means = table.means()

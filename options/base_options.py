@@ -100,7 +100,9 @@ class BaseOptions:
         return parser
 
     def gather_options(self, argv: Sequence[str] | None) -> argparse.Namespace:
-        parser = argparse.ArgumentParser(formatter_class=_HelpFormatter, allow_abbrev=False)
+        # Help is added only to the final parser, so --help lists the model's and dataset's
+        # options too instead of exiting after the base ones.
+        parser = argparse.ArgumentParser(formatter_class=_HelpFormatter, allow_abbrev=False, add_help=False)
         parser = self.initialize(parser)
         opt, _ = parser.parse_known_args(argv)
 
@@ -111,6 +113,7 @@ class BaseOptions:
         dataset_class = data.find_dataset_class(opt.dataset_mode)
         parser = dataset_class.modify_commandline_options(parser, self.is_train)
 
+        parser.add_argument("-h", "--help", action="help", help="show this help message and exit")
         self.parser = parser
         return parser.parse_args(argv)
 
@@ -147,7 +150,7 @@ class BaseOptions:
                 raise UserError(f"--{option} must be 1 (infrared/grey) or 3 (colour), got {getattr(opt, option)}")
         if opt.crop_size <= 0 or opt.load_size <= 0 or opt.batch_size <= 0:
             raise UserError("--crop_size, --load_size and --batch_size must be positive")
-        if "crop" in opt.preprocess and opt.load_size < opt.crop_size and opt.preprocess != "crop":
+        if opt.preprocess == "resize_and_crop" and opt.load_size < opt.crop_size:
             raise UserError(f"--load_size {opt.load_size} is smaller than --crop_size {opt.crop_size}")
         if opt.bit16_range[1] <= opt.bit16_range[0]:
             raise UserError(f"--bit16_range LOW HIGH needs LOW < HIGH, got {opt.bit16_range}")

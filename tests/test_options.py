@@ -96,3 +96,11 @@ def test_bad_options_fail_clearly(tmp_path, args, message):
 def test_unknown_flag_is_rejected(tmp_path):
     with pytest.raises(SystemExit):
         parse_train(tmp_path, "--no_such_flag")
+
+
+def test_help_lists_model_and_dataset_options(capsys):
+    with pytest.raises(SystemExit) as stop:
+        TrainOptions().parse(["--help"])
+    assert stop.value.code == 0
+    text = capsys.readouterr().out
+    assert "--lambda_L1" in text and "--aligned_layout" in text and "--dataroot" in text

@@ -4,20 +4,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import dominate
-from dominate.tags import a, br, h3, img, meta, p, pre, table, td, tr
+from dominate.tags import a, br, h3, img, p, pre, table, td, tr
 
 
 class HTMLPage:
     """An ``index.html`` in ``web_dir`` showing images stored in ``web_dir/images``."""
 
-    def __init__(self, web_dir: str | Path, title: str, refresh: int = 0) -> None:
+    def __init__(self, web_dir: str | Path, title: str) -> None:
         self.web_dir = Path(web_dir)
         self.image_dir = self.web_dir / "images"
         self.image_dir.mkdir(parents=True, exist_ok=True)
         self.doc = dominate.document(title=title)
-        if refresh > 0:
-            with self.doc.head:
-                meta(http_equiv="refresh", content=str(refresh))
 
     def add_header(self, text: str) -> None:
         with self.doc:
