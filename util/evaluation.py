@@ -12,8 +12,7 @@ from pathlib import Path
 import torch
 
 from util import metrics
-
-METRIC_NAMES = ("psnr", "ssim", "rmse")
+from util.metrics import METRIC_NAMES
 
 
 def to_8bit_scale(images: torch.Tensor) -> torch.Tensor:
@@ -23,12 +22,8 @@ def to_8bit_scale(images: torch.Tensor) -> torch.Tensor:
 
 def image_metrics(output: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
     """PSNR, SSIM and RMSE of each image in a batch (tensors in [-1, 1])."""
-    pred, ref = to_8bit_scale(output).cpu(), to_8bit_scale(target).cpu()
-    return {
-        "psnr": metrics.psnr(pred, ref, data_range=255.0),
-        "ssim": metrics.ssim(pred, ref, data_range=255.0, window="gaussian"),
-        "rmse": metrics.rmse(pred, ref),
-    }
+    return metrics.compute_metrics(to_8bit_scale(output).cpu(), to_8bit_scale(target).cpu(), data_range=255.0,
+                                   window="gaussian")
 
 
 class MetricTable:
