@@ -83,18 +83,18 @@ def main() -> None:
 
     rows.append(("inference", time_calls(inference, args.steps, args.warmup, test_model.device)))
 
-    print(f"| {args.model} {args.netG} {args.size}x{args.size} batch {args.batch_size} on {train_opt.device} "
-          f"({torch.get_num_threads()} threads) | median s | min s | images/s |")
-    print("|---|---|---|---|")
+    summary = []
     for name, times in rows:
         median = statistics.median(times)
-        record = {"model": args.model, "netG": args.netG, "size": args.size, "batch_size": args.batch_size,
-                  "device": train_opt.device, "threads": torch.get_num_threads(), "case": name,
-                  "median_s": round(median, 4), "min_s": round(min(times), 4),
-                  "images_per_s": round(args.batch_size / median, 3)}
-        print(json.dumps(record), file=sys.stderr)
-        print(f"| {name} | {median:.3f} | {min(times):.3f} | {args.batch_size / median:.2f} |")
-
+        print(json.dumps({"model": args.model, "netG": args.netG, "size": args.size, "batch_size": args.batch_size,
+                          "device": train_opt.device, "threads": torch.get_num_threads(), "case": name,
+                          "median_s": round(median, 4), "min_s": round(min(times), 4),
+                          "images_per_s": round(args.batch_size / median, 3)}))
+        summary.append(f"| {name} | {median:.3f} | {min(times):.3f} | {args.batch_size / median:.2f} |")
+    print(f"\n| {args.model} {args.netG} {args.size}x{args.size} batch {args.batch_size} on {train_opt.device} "
+          f"({torch.get_num_threads()} threads) | median s | min s | images/s |")
+    print("|---|---|---|---|")
+    print("\n".join(summary))
 
 if __name__ == "__main__":
     main()
