@@ -69,95 +69,122 @@ def append_validation_csv(path: Path, epoch: int, means: dict[str, float]) -> No
         writer.writerow([epoch, *(f"{value:.6f}" for value in means.values())])
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    opt = TrainOptions().parse(argv)
-    save_dir = Path(opt.checkpoints_dir) / opt.name
-    setup_logging(save_dir / "train.log", opt.verbose)
-    logger.info("experiment %s on %s (device %s)", opt.name, opt.dataroot, opt.device)
-    seed_everything(opt.seed, opt.deterministic)
+class Trainer:
+    """The training loop: epochs of optimisation steps, logging, validation, checkpoints."""
 
-    dataset = create_dataset(opt, opt.phase)
-    loader, sampler = create_train_loader(dataset, opt)
-    logger.info("training images: %d (%s/%s)", len(dataset), opt.dataroot, opt.phase)
-    val_loader = None
-    if opt.val_freq > 0 and find_dataset_class(opt.dataset_mode).has_split(opt, opt.val_phase):
-        val_loader = create_eval_loader(create_dataset(opt, opt.val_phase), opt, limit=opt.num_val)
+    def __init__(self, opt: argparse.Namespace) -> None:
+        self.opt = opt
+        self.save_dir = Path(opt.checkpoints_dir) / opt.name
+        dataset = create_dataset(opt, opt.phase)
+        self.loader, self.sampler = create_train_loader(dataset, opt)
+        logger.info("training images: %d (%s/%s)", len(dataset), opt.dataroot, opt.phase)
+        self.val_loader = None
+        if opt.val_freq > 0 and find_dataset_class(opt.dataset_mode).has_split(opt, opt.val_phase):
+            self.val_loader = create_eval_loader(create_dataset(opt, opt.val_phase), opt, limit=opt.num_val)
+        self.model = create_model(opt)
+        self.model.setup()
+        self.first_epoch, self.skip_batches, self.total_iters = opt.epoch_count, 0, 0
+        self.last_epoch = opt.n_epochs + opt.n_epochs_decay
+        self.loss_log = LossLog(self.save_dir / "loss_log.txt")
 
-    model = create_model(opt)
-    model.setup()
-    first_epoch, skip_batches, total_iters = opt.epoch_count, 0, 0
-    if opt.continue_train:
-        progress = model.load_checkpoint(model.checkpoint_tag())
-        if progress is not None:
-            total_iters = int(progress["total_iters"])
-            complete = bool(progress["epoch_complete"])
-            first_epoch = int(progress["epoch"]) + (1 if complete else 0)
-            skip_batches = 0 if complete else int(progress["batches_done"])
-            logger.info("resuming at epoch %d (%d batches of it done, %d images seen)",
-                        first_epoch, skip_batches, total_iters)
-    last_epoch = opt.n_epochs + opt.n_epochs_decay
-    if first_epoch > last_epoch:
-        logger.info("nothing to do: training already reached epoch %d of %d", first_epoch - 1, last_epoch)
-        return
+    def resume(self) -> None:
+        """Continue from the ``--epoch``/``--load_iter`` checkpoint where it stopped."""
+        progress = self.model.load_checkpoint(self.model.checkpoint_tag())
+        if progress is None:
+            return
+        self.total_iters = int(progress["total_iters"])
+        complete = bool(progress["epoch_complete"])
+        self.first_epoch = int(progress["epoch"]) + (1 if complete else 0)
+        self.skip_batches = 0 if complete else int(progress["batches_done"])
+        logger.info("resuming at epoch %d (%d batches of it done, %d images seen)",
+                    self.first_epoch, self.skip_batches, self.total_iters)
 
-    loss_log = LossLog(save_dir / "loss_log.txt")
-    for epoch in range(first_epoch, last_epoch + 1):
-        epoch_start = time.perf_counter()
-        sampler.set_epoch(epoch, skip=skip_batches * opt.batch_size)
-        batches_done, loss_sums = skip_batches, defaultdict(float)
-        skip_batches = 0
+    def run(self) -> None:
+        if self.first_epoch > self.last_epoch:
+            logger.info("nothing to do: training already reached epoch %d of %d", self.first_epoch - 1,
+                        self.last_epoch)
+            return
+        for epoch in range(self.first_epoch, self.last_epoch + 1):
+            epoch_start = time.perf_counter()
+            batches_done, loss_means = self.train_epoch(epoch, self.skip_batches)
+            self.skip_batches = 0
+            self.end_epoch(epoch, batches_done, loss_means)
+            logger.info("end of epoch %d/%d: %.1f s, checkpoint saved to %s", epoch, self.last_epoch,
+                        time.perf_counter() - epoch_start, self.save_dir)
+
+    def train_epoch(self, epoch: int, skip_batches: int) -> tuple[int, dict[str, float]]:
+        """Optimise over one epoch (after skipping batches a resumed run already did).
+
+        Returns the number of batches done in the epoch and the mean of each loss.
+        """
+        opt, model = self.opt, self.model
+        self.sampler.set_epoch(epoch, skip=skip_batches * opt.batch_size)
         model.train()
+        batches_done, batches_run, loss_sums = skip_batches, 0, defaultdict(float)
         interval_start, interval_images, data_wait = time.perf_counter(), 0, 0.0
-        wait_start = time.perf_counter()
-        bar = tqdm(loader, desc=f"epoch {epoch}/{last_epoch}", leave=False, dynamic_ncols=True,
+        bar = tqdm(self.loader, desc=f"epoch {epoch}/{self.last_epoch}", leave=False, dynamic_ncols=True,
                    mininterval=1.0 if sys.stderr.isatty() else 30.0)
+        wait_start = time.perf_counter()
         for batch in bar:
             data_wait += time.perf_counter() - wait_start
             model.set_input(batch)
             model.optimize_parameters()
             images = len(model.get_image_paths())
-            batches_done += 1
-            total_iters += images
+            batches_done, batches_run = batches_done + 1, batches_run + 1
+            self.total_iters += images
             interval_images += images
-            for name in model.loss_names:
+            for name in model.loss_names:  # summed on the device: no synchronisation per step
                 loss_sums[name] += getattr(model, f"loss_{name}").detach()
-            if crossed(total_iters, images, opt.print_freq):
+            if crossed(self.total_iters, images, opt.print_freq):
                 losses = model.get_current_losses()
                 elapsed = time.perf_counter() - interval_start
-                line = LossLog.format(epoch, total_iters, (elapsed - data_wait) / interval_images,
+                line = LossLog.format(epoch, self.total_iters, (elapsed - data_wait) / interval_images,
                                       data_wait / interval_images, losses)
-                loss_log.write(line)
+                self.loss_log.write(line)
                 bar.set_postfix({name: f"{value:.3f}" for name, value in losses.items()}, refresh=False)
                 logger.debug(line)
                 interval_start, interval_images, data_wait = time.perf_counter(), 0, 0.0
-            if crossed(total_iters, images, opt.save_latest_freq):
-                tag = f"iter_{total_iters}" if opt.save_by_iter else "latest"
+            if crossed(self.total_iters, images, opt.save_latest_freq):
+                tag = f"iter_{self.total_iters}" if opt.save_by_iter else "latest"
                 model.save_checkpoint(tag, {"epoch": epoch, "epoch_complete": False,
-                                            "batches_done": batches_done, "total_iters": total_iters})
-                logger.info("saved checkpoint %s (epoch %d, %d images seen)", tag, epoch, total_iters)
+                                            "batches_done": batches_done, "total_iters": self.total_iters})
+                logger.info("saved checkpoint %s (epoch %d, %d images seen)", tag, epoch, self.total_iters)
             wait_start = time.perf_counter()
         bar.close()
+        return batches_done, {name: float(total) / max(batches_run, 1) for name, total in loss_sums.items()}
 
-        epoch_batches = max(batches_done, 1)
-        means = {name: float(total) / epoch_batches for name, total in loss_sums.items()}
-        logger.info("epoch %d/%d: %s", epoch, last_epoch, " ".join(f"{k}={v:.4f}" for k, v in means.items()))
+    def end_epoch(self, epoch: int, batches_done: int, loss_means: dict[str, float]) -> None:
+        """Validate, step the learning-rate schedule and save checkpoints."""
+        opt = self.opt
+        logger.info("epoch %d/%d: %s", epoch, self.last_epoch,
+                    " ".join(f"{name}={value:.4f}" for name, value in loss_means.items()))
         # The plateau schedule watches validation RMSE, or the generator's losses without a val split.
-        plateau_metric = sum(value for name, value in means.items() if name.startswith("G"))
-        if val_loader is not None and epoch % opt.val_freq == 0:
-            table = validate(model, val_loader, opt.seed + epoch)
+        plateau_metric = sum(value for name, value in loss_means.items() if name.startswith("G"))
+        if self.val_loader is not None and epoch % opt.val_freq == 0:
+            table = validate(self.model, self.val_loader, opt.seed + epoch)
             val_means = table.means()
             logger.info("validation (%d images): %s", len(table),
                         " ".join(f"{name}={value:.4f}" for name, value in val_means.items()))
-            append_validation_csv(save_dir / "val_log.csv", epoch, val_means)
+            append_validation_csv(self.save_dir / "val_log.csv", epoch, val_means)
             plateau_metric = val_means["rmse"]
-        model.update_learning_rate(plateau_metric)
+        self.model.update_learning_rate(plateau_metric)
 
-        progress = {"epoch": epoch, "epoch_complete": True, "batches_done": batches_done, "total_iters": total_iters}
-        model.save_checkpoint("latest", progress)
-        if epoch % opt.save_epoch_freq == 0 or epoch == last_epoch:
-            model.save_checkpoint(str(epoch), progress)
-        logger.info("end of epoch %d/%d: %.1f s, checkpoint saved to %s", epoch, last_epoch,
-                    time.perf_counter() - epoch_start, save_dir)
+        progress = {"epoch": epoch, "epoch_complete": True, "batches_done": batches_done,
+                    "total_iters": self.total_iters}
+        self.model.save_checkpoint("latest", progress)
+        if epoch % opt.save_epoch_freq == 0 or epoch == self.last_epoch:
+            self.model.save_checkpoint(str(epoch), progress)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    opt = TrainOptions().parse(argv)
+    setup_logging(Path(opt.checkpoints_dir) / opt.name / "train.log", opt.verbose)
+    logger.info("experiment %s on %s (device %s)", opt.name, opt.dataroot, opt.device)
+    seed_everything(opt.seed, opt.deterministic)
+    trainer = Trainer(opt)
+    if opt.continue_train:
+        trainer.resume()
+    trainer.run()
 
 
 if __name__ == "__main__":
