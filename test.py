@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -39,7 +40,16 @@ def save_visual(tensor: torch.Tensor, path: Path, bit16: bool, aspect_ratio: flo
     write_image(path, array)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+@dataclass(frozen=True)
+class TestRun:
+    """What a test run did: where it wrote, how many images, how long the loop took."""
+
+    web_dir: Path
+    images: int
+    seconds: float
+
+
+def main(argv: Sequence[str] | None = None) -> TestRun:
     opt = TestOptions().parse(argv)
     setup_logging(verbose=opt.verbose)
     torch.manual_seed(opt.seed)  # dropout at test time (pix2pix default) is then repeatable
@@ -84,6 +94,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         logger.info("\n%s\n", summary_table)
     page.save()
     logger.info("%d images in %.1f s (%.2f images/s); results in %s", count, elapsed, count / max(elapsed, 1e-9), web_dir)
+    return TestRun(web_dir, count, elapsed)
 
 
 if __name__ == "__main__":

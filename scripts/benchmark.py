@@ -3,16 +3,20 @@
     python scripts/benchmark.py                       # pix2pix unet_256, 256x256, batch 1
     python scripts/benchmark.py --netG resnet_9blocks --size 128 --steps 20
 
-Prints one JSON line per measurement and a Markdown table. Timings are medians over
-``--steps`` repetitions after ``--warmup`` untimed ones; the data pipeline is excluded
-(see test.py's own images/s line for end-to-end inference throughput).
+Prints one JSON line per measurement and a Markdown table. "train step" and "inference"
+are medians over ``--steps`` repetitions after ``--warmup`` untimed ones, on random
+tensors (no data loading). "test.py" runs test.py's whole loop on ``--test_images``
+images of the synthetic test split (decoding, inference, PNG and HTML writing, metrics)
+with the untrained generator saved as a checkpoint.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -20,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywher
 
 import torch  # noqa: E402
 
+import test as test_script  # noqa: E402
 from models import create_model  # noqa: E402
 from options.test_options import TestOptions  # noqa: E402
 from options.train_options import TrainOptions  # noqa: E402
@@ -56,9 +61,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--test_images", type=int, default=20, help="images for the test.py case (0: skip it)")
     args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="benchmark_"))
     common = ["--model", args.model, "--netG", args.netG, "--crop_size", str(args.size), "--device", args.device,
-              "--batch_size", str(args.batch_size), "--checkpoints_dir", "/tmp/benchmark_checkpoints"]
+              "--batch_size", str(args.batch_size), "--checkpoints_dir", str(workdir / "checkpoints")]
 
     torch.manual_seed(0)
     rows = []
@@ -82,6 +89,13 @@ def main() -> None:
         test_model.test()
 
     rows.append(("inference", time_calls(inference, args.steps, args.warmup, test_model.device)))
+
+    if args.test_images > 0:
+        test_model.save_checkpoint("latest", {})
+        run = test_script.main([*common, "--results_dir", str(workdir / "results"), "--num_test",
+                                str(args.test_images), "--preprocess", "none"])
+        rows.append(("test.py", [run.seconds / run.images * args.batch_size]))
+    shutil.rmtree(workdir)
 
     summary = []
     for name, times in rows:
