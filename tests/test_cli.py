@@ -83,7 +83,8 @@ def test_resume_equals_uninterrupted_training(tmp_path):
 
 def test_resume_in_the_middle_of_an_epoch(tmp_path):
     root = write_aligned_dataset(tmp_path / "data", {"train": 4}, size=32)
-    schedule = ["--n_epochs", "1", "--n_epochs_decay", "1", "--deterministic"]
+    # Two loader workers here (none in the test above): augmentation must not depend on them.
+    schedule = ["--n_epochs", "1", "--n_epochs_decay", "1", "--deterministic", "--num_threads", "2"]
     train(tmp_path, root, "run", *schedule, "--save_latest_freq", "1", "--save_by_iter")
     final = load_weights(tmp_path, "run")
     middle = torch.load(tmp_path / "checkpoints" / "run" / "iter_6_state.pth", weights_only=True)
