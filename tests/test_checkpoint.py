@@ -123,3 +123,15 @@ def test_pickle_module_error_type_is_what_torch_raises(tmp_path):
     torch.save({"x": _Payload(tmp_path / "m")}, path)
     with pytest.raises(pickle.UnpicklingError):
         torch.load(path, weights_only=True)
+
+
+def test_weights_only_checkpoint_resumes_weights(tmp_path, aligned_root, caplog):
+    """Upstream pix2pix writes only network files: resuming loads them and says what restarts."""
+    model = tiny_model(tmp_path, aligned_root)
+    model.save_checkpoint("latest", {"epoch": 1, "epoch_complete": True, "batches_done": 1, "total_iters": 1})
+    model.state_path("latest").unlink()
+    restored = tiny_model(tmp_path, aligned_root)
+    with caplog.at_level("WARNING"):
+        assert restored.load_checkpoint("latest") is None
+    assert "resuming from the weights only" in caplog.text
+    assert all(torch.equal(a, b) for a, b in zip(model.netD.state_dict().values(), restored.netD.state_dict().values()))
