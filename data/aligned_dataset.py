@@ -21,6 +21,14 @@ from util.errors import UserError
 from util.image_io import read_image
 
 
+def domain_channels(opt: argparse.Namespace) -> tuple[int, int]:
+    """Channels of A (infrared) and B (visible): the network's input or output side,
+    depending on the translation direction."""
+    if opt.direction == "BtoA":
+        return opt.output_nc, opt.input_nc
+    return opt.input_nc, opt.output_nc
+
+
 def _folder_pair(root: Path, phase: str) -> tuple[Path, Path] | None:
     for folder_a, folder_b in ((root / phase / "A", root / phase / "B"), (root / "A" / phase, root / "B" / phase)):
         if folder_a.is_dir() and folder_b.is_dir():
@@ -55,9 +63,7 @@ class AlignedDataset(BaseDataset):
             self.pairs = [(path, path) for path in find_images(self.root / phase)]
         self.pairs = self.pairs[: opt.max_dataset_size]
         self.is_side_by_side = folders is None
-        # A is infrared and B visible: their channel counts follow the translation direction.
-        self.channels_a = opt.output_nc if opt.direction == "BtoA" else opt.input_nc
-        self.channels_b = opt.input_nc if opt.direction == "BtoA" else opt.output_nc
+        self.channels_a, self.channels_b = domain_channels(opt)
 
     @staticmethod
     def _match_folders(folder_a: Path, folder_b: Path) -> list[tuple[Path, Path]]:

@@ -25,14 +25,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywher
 import torch  # noqa: E402
 
 import test as test_script  # noqa: E402
+from data.aligned_dataset import domain_channels  # noqa: E402
 from models import create_model  # noqa: E402
 from options.test_options import TestOptions  # noqa: E402
 from options.train_options import TrainOptions  # noqa: E402
 
 
 def random_batch(opt: argparse.Namespace, size: int, batch_size: int) -> dict:
-    channels_a = opt.output_nc if opt.direction == "BtoA" else opt.input_nc
-    channels_b = opt.input_nc if opt.direction == "BtoA" else opt.output_nc
+    channels_a, channels_b = domain_channels(opt)
     return {"A": torch.rand(batch_size, channels_a, size, size) * 2 - 1,
             "B": torch.rand(batch_size, channels_b, size, size) * 2 - 1,
             "A_paths": ["a"] * batch_size, "B_paths": ["b"] * batch_size}
@@ -109,6 +109,7 @@ def main() -> None:
           f"({torch.get_num_threads()} threads) | median s | min s | images/s |")
     print("|---|---|---|---|")
     print("\n".join(summary))
+
 
 if __name__ == "__main__":
     main()
