@@ -2,12 +2,13 @@
 
 ``python test.py --model pix2pix --name NAME [--dataroot DIR] [--epoch latest]`` writes
 ``<results_dir>/<name>/<phase>_<epoch>/images/<image>_<visual>.png`` (1-channel infrared as
-1-channel PNG), ``index.html`` and, when references exist, ``metrics.csv`` with per-image
-PSNR/SSIM/RMSE, whose mean and standard deviation are printed as a Markdown table.
+1-channel PNG), ``index.html`` and ``manifest.json``; when references exist, also the metrics
+of ``--metrics`` (util.evaluation: ``metrics.csv`` per image, ``metrics.json``,
+``ssim_boxplot.png``), whose mean and standard deviation are printed as a Markdown table and
+shown at the top of the HTML page.
 """
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from data.loader import create_eval_loader
 from models import create_model
 from options.test_options import TestOptions
 from util.errors import run_cli
-from util.evaluation import MetricTable, image_metrics
+from util.evaluation import ImageEvaluator, MetricTable, format_values, quantise, write_manifest
 from util.html import HTMLPage
 from util.image_io import tensor_to_image, write_image
 from util.logging_setup import setup_logging
@@ -64,34 +65,44 @@ def main(argv: Sequence[str] | None = None) -> TestRun:
     tag = model.checkpoint_tag()
     web_dir = Path(opt.results_dir) / opt.name / f"{opt.phase}_{tag}"
     page = HTMLPage(web_dir, f"{opt.name}: {opt.phase}, epoch {tag}")
+    bits = 16 if opt.save_16bit else 8
+    evaluator = ImageEvaluator(opt.metrics, crop_border=getattr(model, "metric_crop_border", 0),
+                               lpips_weights=opt.lpips_weights, device=model.device)
     table = MetricTable()
+    entries: list[tuple[str, list[str], list[str], str]] = []  # page rows: image, files, captions, metrics
     start, count = time.perf_counter(), 0
     for batch in loader:
         model.set_input(batch)
         model.test()
         visuals = model.get_current_visuals()
         names = [Path(path).stem for path in model.get_image_paths()]
+        target = getattr(model, model.target_visual, None)
+        per_image = [{} for _ in names]
+        if target is not None:
+            per_image = table.add(names, evaluator(quantise(getattr(model, model.output_visual), bits),
+                                                   quantise(target, bits)))
         for index, name in enumerate(names):
             files = []
             for visual_name, tensor in visuals.items():
                 file_name = f"{name}_{visual_name}.png"
                 save_visual(tensor[index], page.image_dir / file_name, opt.save_16bit, opt.aspect_ratio)
                 files.append(file_name)
-            page.add_header(name)
-            page.add_images(files, list(visuals), width=opt.display_winsize)
-        target = getattr(model, model.target_visual, None)
-        if target is not None:
-            table.add(names, image_metrics(getattr(model, model.output_visual), target))
+            entries.append((name, files, list(visuals), format_values(per_image[index])))
         count += len(names)
     elapsed = time.perf_counter() - start
 
+    write_manifest(web_dir, name=opt.name, model=opt.model, phase=opt.phase, epoch=tag, images=count,
+                   visuals=list(model.visual_names), output_visual=model.output_visual,
+                   target_visual=model.target_visual, bits=bits, metric_settings=evaluator.settings())
     if len(table):
-        summary_table = table.markdown(f"{opt.name} ({opt.phase}, epoch {tag})")
-        table.write_csv(web_dir / "metrics.csv")
-        (web_dir / "metrics.json").write_text(json.dumps(
-            {name: {"mean": mean, "std": std} for name, (mean, std) in table.summary().items()}, indent=2))
+        summary_table = table.write_report(web_dir, f"{opt.name} ({opt.phase}, epoch {tag})")
         page.add_text(summary_table)
         logger.info("\n%s\n", summary_table)
+    for name, files, captions, metric_line in entries:
+        page.add_header(name)
+        page.add_images(files, captions, width=opt.display_winsize)
+        if metric_line:
+            page.add_text(metric_line)
     page.save()
     logger.info("%d images in %.1f s (%.2f images/s); results in %s", count, elapsed, count / max(elapsed, 1e-9), web_dir)
     return TestRun(web_dir, count, elapsed)

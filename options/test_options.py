@@ -5,6 +5,7 @@ import argparse
 import sys
 
 from options.base_options import BaseOptions
+from util.evaluation import DEFAULT_METRICS, METRIC_CHOICES, parse_metric_names
 
 
 class TestOptions(BaseOptions):
@@ -20,5 +21,18 @@ class TestOptions(BaseOptions):
                        help="eval mode: batch norm uses running statistics and dropout is off "
                             "(default, as in pix2pix: train-mode normalisation and dropout)")
         g.add_argument("--aspect_ratio", type=float, default=1.0, help="width/height stretch of saved images")
-        g.add_argument("--save_16bit", action="store_true", help="save images as 16-bit PNG (metrics still use the 8-bit protocol)")
+        g.add_argument("--save_16bit", action="store_true",
+                       help="save images as 16-bit PNG (metrics then see 16-bit values, still on the 0..255 scale)")
+
+        g = parser.add_argument_group("metrics (when references exist)")
+        g.add_argument("--metrics", default=",".join(DEFAULT_METRICS),
+                       help=f"comma-separated, from {','.join(METRIC_CHOICES)}; the LPIPS ones need VGG16 weights "
+                            f"(--lpips_weights)")
+        g.add_argument("--lpips_weights", default="torchvision",
+                       help="VGG16 ImageNet weights for LPIPS: a local vgg16-397923af.pth, 'torchvision' (its cache "
+                            "or download) or 'random' (smoke tests only)")
         return parser
+
+    def validate(self, opt: argparse.Namespace) -> None:
+        super().validate(opt)
+        opt.metrics = parse_metric_names(opt.metrics)

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import math
+import multiprocessing
+import os
+import threading
 
 import numpy as np
 import pytest
@@ -10,7 +13,7 @@ from scipy.ndimage import gaussian_filter
 from skimage import data as skdata
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from util import metrics
+from util import metric_kernels, metrics
 
 TOLERANCE = 1e-6
 WINDOWS = ("gaussian", "uniform")
@@ -108,17 +111,40 @@ def test_window_size_and_sigma_match_skimage(options, skimage_options):
     np.testing.assert_allclose(ours.numpy(), expected, rtol=0, atol=TOLERANCE)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("window", WINDOWS)
-def test_batch_equals_one_by_one_across_chunk_boundaries(monkeypatch, window):
+def test_batch_equals_one_by_one_across_chunk_boundaries(monkeypatch, window, threads):
     rng = np.random.default_rng(3)
     pred, target = (torch.from_numpy(a) for a in random_pairs(rng, (5, 3, 24, 31), 1.0, noisy_copy=True))
-    # A chunk of two planes makes chunks straddle the 3-channel images.
-    monkeypatch.setitem(metrics._CHUNK_BYTES, "cpu", 2 * 5 * 24 * 31 * 8)
-    batched = metrics.ssim(pred, target, window=window)
-    one_by_one = torch.cat([metrics.ssim(p, t, window=window) for p, t in zip(pred, target)])
-    torch.testing.assert_close(batched, one_by_one, rtol=0, atol=1e-12)
-    one_by_one_psnr = torch.cat([metrics.psnr(p, t) for p, t in zip(pred, target)])
-    torch.testing.assert_close(metrics.psnr(pred, target), one_by_one_psnr)
+    # Chunks of two planes straddle the 3-channel images; with two threads each worker's
+    # share of the 15 planes ends in a shorter chunk.
+    monkeypatch.setitem(metric_kernels._CHUNK_BYTES, "cpu", 2 * 4 * 24 * 31 * 8)
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        batched = metrics.compute_metrics(pred, target, 1.0, window=window)
+    finally:
+        torch.set_num_threads(previous_threads)
+    for name, function in (("ssim", metrics.ssim), ("psnr", metrics.psnr), ("rmse", metrics.rmse)):
+        options = {"window": window} if name == "ssim" else {}
+        one_by_one = torch.cat([function(p, t, **options) for p, t in zip(pred, target)])
+        torch.testing.assert_close(batched[name], one_by_one, rtol=0, atol=1e-12, msg=name)
+
+
+def test_pool_workers_run_single_threaded_and_leave_the_caller_alone():
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        pool = metric_kernels._single_threaded_pool(2)
+        assert list(pool.map(lambda _: torch.get_num_threads(), range(4))) == [1, 1, 1, 1]
+        assert torch.get_num_threads() == 2
+        new_thread_threads = []
+        thread = threading.Thread(target=lambda: new_thread_threads.append(torch.get_num_threads()))
+        thread.start()
+        thread.join()
+        assert new_thread_threads == [2]  # threads started later inherit the caller's count again
+    finally:
+        torch.set_num_threads(previous_threads)
 
 
 @pytest.mark.parametrize("bad_value", [math.nan, math.inf])
@@ -288,3 +314,17 @@ def test_cuda_matches_cpu():
     for name, values in metrics.compute_metrics(pred.cuda(), target.cuda(), 1.0).items():
         assert values.device.type == "cuda"
         torch.testing.assert_close(values.cpu(), metrics.compute_metrics(pred, target, 1.0)[name], rtol=0, atol=1e-10)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_metrics_work_in_a_forked_child_after_the_pool_started():
+    pred, target = torch.rand(4, 1, 24, 24, dtype=torch.float64), torch.rand(4, 1, 24, 24, dtype=torch.float64)
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        expected = metrics.ssim(pred, target)  # starts the worker pool
+        with multiprocessing.get_context("fork").Pool(1) as pool:
+            result = pool.apply_async(metrics.ssim, (pred, target)).get(timeout=60)  # hangs if the dead pool is reused
+    finally:
+        torch.set_num_threads(previous_threads)
+    torch.testing.assert_close(result, expected)
