@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import csv
 import logging
+import math
 import random
 import sys
 import time
@@ -27,9 +28,10 @@ from models import create_model
 from models.base_model import BaseModel
 from options.train_options import TrainOptions
 from util.errors import run_cli
-from util.evaluation import MetricTable, image_metrics
+from util.evaluation import ImageEvaluator, MetricTable, quantise
 from util.logging_setup import setup_logging
 from util.loss_log import LossLog
+from util.visualizer import Visualizer
 
 logger = logging.getLogger("train")
 
@@ -51,12 +53,14 @@ def crossed(count: int, step: int, frequency: int) -> bool:
 def validate(model: BaseModel, loader, seed: int) -> MetricTable:
     """Metrics of the model on the validation split, without side effects on training."""
     table = MetricTable()
+    evaluator = ImageEvaluator(crop_border=getattr(model, "metric_crop_border", 0))  # test.py's metrics
     with model.preserved_state(seed):
         for batch in loader:
             model.set_input(batch)
             model.test()
             names = [Path(path).stem for path in model.get_image_paths()]
-            table.add(names, image_metrics(getattr(model, model.output_visual), getattr(model, model.target_visual)))
+            table.add(names, evaluator(quantise(getattr(model, model.output_visual)),
+                                       quantise(getattr(model, model.target_visual))))
     return table
 
 
@@ -77,6 +81,7 @@ class Trainer:
         self.save_dir = Path(opt.checkpoints_dir) / opt.name
         dataset = create_dataset(opt, opt.phase)
         self.loader, self.sampler = create_train_loader(dataset, opt)
+        self.batches_per_epoch = math.ceil(len(dataset) / opt.batch_size)
         logger.info("training images: %d (%s/%s)", len(dataset), opt.dataroot, opt.phase)
         self.val_loader = None
         if opt.val_freq > 0 and find_dataset_class(opt.dataset_mode).has_split(opt, opt.val_phase):
@@ -86,6 +91,7 @@ class Trainer:
         self.first_epoch, self.skip_batches, self.total_iters = opt.epoch_count, 0, 0
         self.last_epoch = opt.n_epochs + opt.n_epochs_decay
         self.loss_log = LossLog(self.save_dir / "loss_log.txt")
+        self.visualizer = Visualizer(opt)
 
     def resume(self) -> None:
         """Continue from the ``--epoch``/``--load_iter`` checkpoint where it stopped."""
@@ -119,6 +125,7 @@ class Trainer:
         """
         opt, model = self.opt, self.model
         self.sampler.set_epoch(epoch, skip=skip_batches * opt.batch_size)
+        model.begin_epoch(epoch)
         model.train()
         batches_done, batches_run, loss_sums = skip_batches, 0, defaultdict(float)
         interval_start, interval_images, data_wait = time.perf_counter(), 0, 0.0
@@ -142,8 +149,14 @@ class Trainer:
                                       data_wait / interval_images, losses)
                 self.loss_log.write(line)
                 bar.set_postfix({name: f"{value:.3f}" for name, value in losses.items()}, refresh=False)
+                self.visualizer.plot_current_losses(epoch - 1 + batches_done / self.batches_per_epoch, losses,
+                                                    self.total_iters)
                 logger.debug(line)
                 interval_start, interval_images, data_wait = time.perf_counter(), 0, 0.0
+            if crossed(self.total_iters, images, opt.display_freq):
+                self.visualizer.display_current_results(model.get_current_visuals(), epoch, self.total_iters)
+            if crossed(self.total_iters, images, opt.update_html_freq):
+                self.visualizer.save_html(model.get_current_visuals(), epoch)
             if crossed(self.total_iters, images, opt.save_latest_freq):
                 tag = f"iter_{self.total_iters}" if opt.save_by_iter else "latest"
                 model.save_checkpoint(tag, {"epoch": epoch, "epoch_complete": False,
@@ -151,6 +164,8 @@ class Trainer:
                 logger.info("saved checkpoint %s (epoch %d, %d images seen)", tag, epoch, self.total_iters)
             wait_start = time.perf_counter()
         bar.close()
+        if batches_run:  # the epoch's last visuals, before validation replaces them
+            self.visualizer.save_html(model.get_current_visuals(), epoch)
         return batches_done, {name: float(total) / max(batches_run, 1) for name, total in loss_sums.items()}
 
     def end_epoch(self, epoch: int, batches_done: int, loss_means: dict[str, float]) -> None:
@@ -166,8 +181,10 @@ class Trainer:
             logger.info("validation (%d images): %s", len(table),
                         " ".join(f"{name}={value:.4f}" for name, value in val_means.items()))
             append_validation_csv(self.save_dir / "val_log.csv", epoch, val_means)
+            self.visualizer.plot_validation(epoch, val_means, self.total_iters)
             plateau_metric = val_means["rmse"]
         self.model.update_learning_rate(plateau_metric)
+        self.visualizer.write_loss_plot()
 
         progress = {"epoch": epoch, "epoch_complete": True, "batches_done": batches_done,
                     "total_iters": self.total_iters}
@@ -182,9 +199,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     logger.info("experiment %s on %s (device %s)", opt.name, opt.dataroot, opt.device)
     seed_everything(opt.seed, opt.deterministic)
     trainer = Trainer(opt)
-    if opt.continue_train:
-        trainer.resume()
-    trainer.run()
+    try:
+        if opt.continue_train:
+            trainer.resume()
+        trainer.run()
+    finally:
+        trainer.visualizer.close()
 
 
 if __name__ == "__main__":

@@ -37,12 +37,36 @@ class TrainOptions(BaseOptions):
         g.add_argument("--val_phase", default="val", help="split used for validation when it exists")
         g.add_argument("--val_freq", type=int, default=1, help="validate every this many epochs (0: never)")
         g.add_argument("--num_val", type=int, default=50, help="validate on at most this many images")
+
+        g = parser.add_argument_group("visualisation (visdom, W&B, HTML)")
+        g.add_argument("--display_id", type=int, default=1,
+                       help="visdom window id; 0 turns the live display off. Without a running server training "
+                            "warns once and goes on (start one: python -m visdom.server -port 8097 -bind_local)")
+        g.add_argument("--display_server", default="http://localhost", help="visdom server address")
+        g.add_argument("--display_port", type=int, default=8097, help="visdom server port")
+        g.add_argument("--display_env", default=None, help="visdom environment; default: the experiment --name")
+        g.add_argument("--display_ncols", type=int, default=4,
+                       help="visuals per row of one visdom image panel; 0: one panel per visual")
+        g.add_argument("--display_freq", type=int, default=400,
+                       help="show the current visuals in visdom/W&B every this many images")
+        g.add_argument("--update_html_freq", type=int, default=1000,
+                       help="save the current visuals to checkpoints/<name>/web/ every this many images "
+                            "(and at the end of every epoch)")
+        g.add_argument("--no_html", action="store_true", help="do not write the web/ pages")
+        g.add_argument("--use_wandb", action="store_true",
+                       help="log options, losses, visuals and validation metrics to Weights & Biases "
+                            "(WANDB_MODE=offline logs locally)")
+        g.add_argument("--wandb_project_name", default="irlab", help="W&B project; the run is named after --name")
         return parser
 
     def validate(self, opt: argparse.Namespace) -> None:
         super().validate(opt)
         if opt.n_epochs < 0 or opt.n_epochs_decay < 0 or opt.n_epochs + opt.n_epochs_decay < 1:
             raise UserError("--n_epochs + --n_epochs_decay must be at least 1")
-        for option in ("print_freq", "save_latest_freq", "save_epoch_freq"):
+        for option in ("print_freq", "save_latest_freq", "save_epoch_freq", "display_freq", "update_html_freq"):
             if getattr(opt, option) <= 0:
                 raise UserError(f"--{option} must be positive")
+        if opt.display_ncols < 0 or opt.display_id < 0:
+            raise UserError("--display_id and --display_ncols must be 0 or more")
+        if not 0 < opt.display_port < 65536:
+            raise UserError(f"--display_port must be a port number (1-65535), got {opt.display_port}")
