@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from data.base_dataset import BaseDataset, SampleKey, to_model_range, to_tensor
+from data.dataset_check import check_files_quickly
 from data.image_folder import find_images
 from data.paired_transforms import sample_transform
 from util.errors import UserError
@@ -62,6 +63,8 @@ class AlignedDataset(BaseDataset):
         else:
             self.pairs = [(path, path) for path in find_images(self.root / phase)]
         self.pairs = self.pairs[: opt.max_dataset_size]
+        # Empty or non-image files fail now, not hours into training (headers only: fast).
+        check_files_quickly(sorted({path for pair in self.pairs for path in pair}), f"split {phase} of {self.root}")
         self.is_side_by_side = folders is None
         self.channels_a, self.channels_b = domain_channels(opt)
 

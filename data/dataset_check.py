@@ -1,0 +1,527 @@
+"""Checking a dataset folder before training on it.
+
+Finds the splits and their layout, then reports per split: counts, image sizes, channels,
+bit depth, empty or unreadable files, names without a partner, pairs of different sizes and
+a misregistration estimate per pair (phase correlation of edge maps).
+
+``check_files_quickly`` is the cheap part that datasets run when they are built: it reads a
+few header bytes per file (no decoding).
+"""
+from __future__ import annotations
+
+import csv
+import math
+import re
+import struct
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import cv2
+import numpy as np
+import tifffile
+from PIL import Image, UnidentifiedImageError
+
+from util.errors import UserError
+from util.image_io import convert_channels, is_image_file, read_image, to_unit_range
+
+# What util.image_io.read_image returns for each Pillow mode: (channels, bits per sample).
+_MODE_CHANNELS_BITS = {
+    "1": (1, 8), "L": (1, 8), "LA": (1, 8), "La": (1, 8), "P": (3, 8), "PA": (3, 8), "RGB": (3, 8),
+    "RGBA": (3, 8), "RGBa": (3, 8), "RGBX": (3, 8), "CMYK": (3, 8), "YCbCr": (3, 8), "LAB": (3, 8), "HSV": (3, 8),
+    "I;16": (1, 16), "I;16B": (1, 16), "I;16L": (1, 16), "I;16N": (1, 16), "I": (1, 16), "F": (1, 32),
+}
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_SPLIT_ROLE_FOLDERS = {"A", "B", "HR", "LR"}
+_SCALE_FOLDER = re.compile(r"[xX](\d+)")
+# SR files are often named like their partner plus a suffix ("0001x4.png", "0001_lr.png"); the SR dataset
+# ignores the same suffixes when pairing.
+_SR_SUFFIX = re.compile(r"(?:[_-](?:lr|hr)|[_-]?x\d+)+$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    """Size and sample format of an image as ``util.image_io.read_image`` will return it."""
+
+    width: int
+    height: int
+    channels: int
+    bits: int  # 8, 16, or 32 for floating point
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.width, self.height
+
+
+def read_header(path: str | Path) -> ImageHeader:
+    """Read an image's size, channels and bit depth from its header, without decoding it."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as handle:
+            start = handle.read(26)
+        if not start:
+            raise UserError(f"{path} is empty (0 bytes); download it again or delete it")
+        if start[:8] == _PNG_SIGNATURE and start[12:16] == b"IHDR" and len(start) == 26:
+            return _png_header(start)
+        if path.suffix.lower() in (".tif", ".tiff"):
+            return _tiff_header(path)
+        with Image.open(path) as image:
+            return ImageHeader(*image.size, *_MODE_CHANNELS_BITS.get(image.mode, (3, 8)))
+    except UserError:
+        raise
+    except (OSError, ValueError, SyntaxError, UnidentifiedImageError, tifffile.TiffFileError) as error:
+        raise UserError(f"cannot read image {path}: {error}. Replace or remove the file") from None
+
+
+def _png_header(start: bytes) -> ImageHeader:
+    # Parsed directly (PNG is what the converters write, so the start-up check meets it most):
+    # the IHDR chunk also gives the true depth of 16-bit colour, which Pillow reports as 8-bit RGB.
+    width, height = struct.unpack(">II", start[16:24])
+    depth, colour_type = start[24], start[25]
+    if colour_type == 0:  # grey
+        return ImageHeader(width, height, 1, 16 if depth == 16 else 8)
+    if colour_type == 4:  # grey + alpha: read as 8-bit grey
+        return ImageHeader(width, height, 1, 8)
+    if colour_type in (2, 6):  # RGB, RGBA
+        return ImageHeader(width, height, 3, 16 if depth == 16 else 8)
+    return ImageHeader(width, height, 3, 8)  # palette, expanded to RGB
+
+
+def _tiff_header(path: Path) -> ImageHeader:
+    with tifffile.TiffFile(path) as tiff:
+        page = tiff.pages[0]
+        shape, dtype = page.shape, np.dtype(page.dtype)
+    if len(shape) == 3 and shape[0] in (1, 3, 4) and shape[2] not in (1, 3, 4):
+        shape = (shape[1], shape[2], shape[0])  # planar storage
+    channels = shape[2] if len(shape) == 3 else 1
+    channels = 1 if channels in (1, 2) else 3
+    bits = 32 if dtype.kind == "f" else (8 if dtype.itemsize == 1 else 16)
+    return ImageHeader(int(shape[1]), int(shape[0]), channels, bits)
+
+
+def header_problem(path: Path) -> str | None:
+    """Why the image's header cannot be read, or None when it can."""
+    try:
+        read_header(path)
+    except UserError as error:
+        return str(error)
+    return None
+
+
+def check_files_quickly(paths: Sequence[Path], what: str) -> None:
+    """Fail with one message when any file is empty or has no readable image header.
+
+    Reads a few header bytes per file (PNG headers are parsed directly), so datasets can
+    afford it at every start-up; truncated files are still caught when they are decoded.
+    """
+    problems = [problem for problem in map(header_problem, paths) if problem]
+    if problems:
+        others = (f"; {len(problems) - 1} more of the {len(paths)} files of {what} cannot be used either "
+                  f"(e.g. {problems[1]})" if len(problems) > 1 else "")
+        raise UserError(f"{problems[0]}{others}. Run python scripts/check_dataset.py on the dataset folder "
+                        f"for a full report")
+
+
+@dataclass(frozen=True)
+class Registration:
+    """Displacement of the second image's content relative to the first, in pixels of the first:
+    a feature at (x, y) in the first image is at (x + dx, y + dy) in the second."""
+
+    dx: float
+    dy: float
+    response: float  # phase-correlation peak, about 0 for unrelated images and 1 for identical ones
+
+    @property
+    def shift(self) -> float:
+        return math.hypot(self.dx, self.dy)
+
+
+def edge_map(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Sobel gradient magnitude of the image's luma at ``size`` (width, height), zero mean, unit variance.
+
+    Edges, not intensities, are compared because infrared and visible brightness differ in
+    sign and scale while their object boundaries coincide. A light blur first keeps sensor
+    noise and fine texture (present in one modality only) out of the edge map.
+    """
+    grey = convert_channels(to_unit_range(image), 1)[..., 0]
+    grey = cv2.GaussianBlur(cv2.resize(grey, size, interpolation=cv2.INTER_AREA), (0, 0), 1.0)
+    magnitude = cv2.magnitude(cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3))
+    return (magnitude - magnitude.mean()) / (magnitude.std() + 1e-6)
+
+
+def estimate_shift(first: np.ndarray, second: np.ndarray, max_side: int = 512) -> Registration:
+    """Misregistration of ``second`` against ``first`` by phase correlation of their edge maps.
+
+    Both images are resampled to ``first``'s size, at most ``max_side`` pixels on the longer
+    side; the result is in pixels of ``first`` (sub-pixel, from the correlation peak's centroid).
+    """
+    height, width = first.shape[:2]
+    factor = min(1.0, max_side / max(height, width))
+    size = (max(16, round(width * factor)), max(16, round(height * factor)))
+    window = cv2.createHanningWindow(size, cv2.CV_32F)
+    (dx, dy), response = cv2.phaseCorrelate(edge_map(first, size), edge_map(second, size), window)
+    if not (math.isfinite(dx) and math.isfinite(dy) and math.isfinite(response)):  # featureless images
+        return Registration(0.0, 0.0, 0.0)
+    return Registration(dx * width / size[0], dy * height / size[1], float(response))
+
+
+def images_under(folder: Path) -> list[Path]:
+    """Image files under ``folder``, recursively and sorted; empty when there are none."""
+    if not folder.is_dir():
+        return []
+    return sorted(path for path in folder.rglob("*") if path.is_file() and is_image_file(path))
+
+
+def relative_key(path: Path, folder: Path) -> str:
+    """The name that pairs files across folders: the relative path without its extension."""
+    return path.relative_to(folder).with_suffix("").as_posix()
+
+
+@dataclass
+class Pairing:
+    pairs: list[tuple[str, Path, Path]]
+    only_first: list[Path]
+    only_second: list[Path]
+
+
+def pair_by_name(first: Path, second: Path, strip_sr_suffixes: bool = False) -> Pairing:
+    """Pair the images of two folders by relative name, extensions ignored.
+
+    With ``strip_sr_suffixes``, names may end in ``x4``, ``_x4``, ``_lr`` or ``_hr`` (``0001x4``).
+    """
+    def keyed(folder: Path) -> dict[str, Path]:
+        keys = {}
+        for path in images_under(folder):
+            key = relative_key(path, folder)
+            keys[_SR_SUFFIX.sub("", key) if strip_sr_suffixes else key] = path
+        return keys
+
+    images_first, images_second = keyed(first), keyed(second)
+    common = sorted(images_first.keys() & images_second.keys())
+    return Pairing(
+        pairs=[(key, images_first[key], images_second[key]) for key in common],
+        only_first=[images_first[key] for key in sorted(images_first.keys() - images_second.keys())],
+        only_second=[images_second[key] for key in sorted(images_second.keys() - images_first.keys())],
+    )
+
+
+@dataclass
+class SplitContents:
+    """The items of one split and how they are laid out."""
+
+    name: str
+    layout: str  # "ab" (side by side), "folders" (A/ + B/), "sr" (HR/ + LR/), "images" (single images)
+    roles: tuple[str, ...]  # what each file of an item is, e.g. ("A", "B")
+    items: list[tuple[str, tuple[Path, ...]]]
+    unpaired: list[Path] = field(default_factory=list)
+    scale: int | None = None  # SR pairs: HR size / LR size, None when it must be inferred
+
+
+def _lr_folders(folder: Path) -> list[tuple[Path, int | None]]:
+    """Low-resolution folders of an SR split and their scales: ``LR/xN/``, ``LR_xN/`` or ``LR/`` (scale unknown)."""
+    found = []
+    if (folder / "LR").is_dir():
+        scaled = [(path, int(match.group(1))) for path in sorted((folder / "LR").iterdir())
+                  if path.is_dir() and (match := _SCALE_FOLDER.fullmatch(path.name))]
+        found += scaled or [(folder / "LR", None)]
+    found += [(path, int(match.group(1))) for path in sorted(folder.iterdir())
+              if path.is_dir() and (match := re.fullmatch(r"LR_" + _SCALE_FOLDER.pattern, path.name))]
+    return found
+
+
+def _sr_splits(name: str, folder: Path) -> list[SplitContents]:
+    splits = []
+    for lr_folder, scale in _lr_folders(folder):
+        pairing = pair_by_name(folder / "HR", lr_folder, strip_sr_suffixes=True)
+        splits.append(SplitContents(f"{name} ({lr_folder.relative_to(folder).as_posix()})", "sr", ("HR", "LR"),
+                                    [(key, (hr, lr)) for key, hr, lr in pairing.pairs],
+                                    pairing.only_first + pairing.only_second, scale))
+    if not splits:  # HR images only: low resolution is made on the fly
+        splits.append(SplitContents(name, "images", ("HR",), _single_items(folder / "HR")))
+    return splits
+
+
+def _single_items(folder: Path) -> list[tuple[str, tuple[Path, ...]]]:
+    return [(relative_key(path, folder), (path,)) for path in images_under(folder)]
+
+
+def _folder_split(name: str, folder_a: Path, folder_b: Path) -> SplitContents:
+    pairing = pair_by_name(folder_a, folder_b)
+    return SplitContents(name, "folders", ("A", "B"), [(k, (a, b)) for k, a, b in pairing.pairs],
+                         pairing.only_first + pairing.only_second)
+
+
+def discover_splits(root: Path, plain_layout: str = "images") -> list[SplitContents]:
+    """Find the splits under ``root`` and their layouts.
+
+    Recognised: ``<split>/{A,B}/``, ``{A,B}/<split>/``, ``<split>/HR/`` with ``LR/``, ``LR/xN/`` or
+    ``LR_xN/``, and plain folders of images (``plain_layout``: ``images`` or ``ab`` for side-by-side
+    pairs). ``root`` itself may also be a split.
+    """
+    if not root.is_dir():
+        raise UserError(f"dataset folder {root} does not exist")
+    if plain_layout not in ("images", "ab"):
+        raise ValueError(f"plain_layout must be 'images' or 'ab', got {plain_layout!r}")
+    if (root / "A").is_dir() and (root / "B").is_dir():
+        shared = sorted({p.name for p in (root / "A").iterdir() if p.is_dir()}
+                        & {p.name for p in (root / "B").iterdir() if p.is_dir()})
+        if shared:
+            return sorted((_folder_split(split, root / "A" / split, root / "B" / split) for split in shared),
+                          key=_split_order)
+        return [_folder_split(".", root / "A", root / "B")]
+    if (root / "HR").is_dir():
+        return _sr_splits(".", root)
+    splits = []
+    loose = sorted(path for path in root.iterdir() if path.is_file() and is_image_file(path))
+    if loose:
+        splits.append(SplitContents(".", plain_layout, ("AB",) if plain_layout == "ab" else ("image",),
+                                    [(path.stem, (path,)) for path in loose]))
+    for folder in sorted(path for path in root.iterdir() if path.is_dir() and not path.name.startswith(".")):
+        if folder.name in _SPLIT_ROLE_FOLDERS:
+            continue
+        if (folder / "A").is_dir() and (folder / "B").is_dir():
+            splits.append(_folder_split(folder.name, folder / "A", folder / "B"))
+        elif (folder / "HR").is_dir():
+            splits.extend(_sr_splits(folder.name, folder))
+        elif images_under(folder):
+            splits.append(SplitContents(folder.name, plain_layout, ("AB",) if plain_layout == "ab" else ("image",),
+                                        _single_items(folder)))
+    if not splits:
+        raise UserError(f"no images found under {root}; point the check at the dataset root (the folder holding "
+                        f"train/, val/, test/)")
+    return sorted(splits, key=_split_order)
+
+
+def _split_order(contents: SplitContents) -> tuple[int, str]:
+    """train, val, test first, then other folders by name."""
+    base = contents.name.split(" ")[0]
+    return ("train", "val", "test").index(base) if base in ("train", "val", "test") else 3, contents.name
+
+
+@dataclass
+class ItemReport:
+    """What the check found for one item (an image, a side-by-side image or a pair)."""
+
+    key: str
+    paths: tuple[Path, ...]
+    headers: tuple[ImageHeader | None, ...]
+    errors: list[str]
+    size_problem: str | None = None
+    registration: Registration | None = None
+
+
+@dataclass(frozen=True)
+class CheckTask:
+    layout: str
+    key: str
+    paths: tuple[Path, ...]
+    scale: int | None
+    decode: bool
+    register: bool
+    max_side: int
+
+
+def inspect_item(task: CheckTask) -> ItemReport:
+    """Headers, (optionally) full decoding, size consistency and registration of one item."""
+    headers, errors = [], []
+    for path in task.paths:
+        try:
+            headers.append(read_header(path))
+        except UserError as error:
+            headers.append(None)
+            errors.append(str(error))
+    report = ItemReport(task.key, task.paths, tuple(headers), errors)
+    if errors:
+        return report
+    report.size_problem = _size_problem(task, headers)
+    if not (task.decode or task.register):
+        return report
+    try:
+        images = [read_image(path) for path in task.paths]
+    except UserError as error:
+        report.errors.append(str(error))
+        return report
+    if task.register and report.size_problem is None and task.layout in ("ab", "folders", "sr"):
+        if task.layout == "ab":
+            half = images[0].shape[1] // 2
+            images = [images[0][:, :half], images[0][:, half:]]
+        report.registration = estimate_shift(images[0], images[1], task.max_side)
+    return report
+
+
+def _size_problem(task: CheckTask, headers: Sequence[ImageHeader]) -> str | None:
+    if task.layout == "ab" and headers[0].width % 2:
+        return f"{task.paths[0]} has odd width {headers[0].width}, so it cannot be split into A | B halves"
+    if task.layout == "folders" and headers[0].size != headers[1].size:
+        return (f"{task.paths[0]} is {headers[0].width}x{headers[0].height} but {task.paths[1]} is "
+                f"{headers[1].width}x{headers[1].height}")
+    if task.layout == "sr" and task.scale is not None:
+        (hr_w, hr_h), (lr_w, lr_h) = headers[0].size, headers[1].size
+        if (lr_w, lr_h) != (hr_w // task.scale, hr_h // task.scale):
+            return (f"{task.paths[1]} is {lr_w}x{lr_h}, but {task.paths[0]} ({hr_w}x{hr_h}) divided by the scale "
+                    f"{task.scale} is {hr_w // task.scale}x{hr_h // task.scale}")
+    return None
+
+
+@dataclass
+class SplitReport:
+    contents: SplitContents
+    items: list[ItemReport]
+    max_shift: float
+    min_response: float
+
+    @property
+    def unreadable(self) -> list[ItemReport]:
+        return [item for item in self.items if item.errors]
+
+    @property
+    def size_problems(self) -> list[ItemReport]:
+        return [item for item in self.items if item.size_problem]
+
+    def _is_confident(self, item: ItemReport) -> bool:
+        return item.registration is not None and item.registration.response >= self.min_response
+
+    @property
+    def registered(self) -> list[ItemReport]:
+        """Items with a confident estimate: correlation peak at least ``min_response``."""
+        return [item for item in self.items if self._is_confident(item)]
+
+    @property
+    def uncertain(self) -> list[ItemReport]:
+        """Items whose estimate is guesswork (weak peak: featureless, very dark or unrelated images)."""
+        return [item for item in self.items if item.registration is not None and not self._is_confident(item)]
+
+    def is_misregistered(self, item: ItemReport) -> bool:
+        """A confident estimate above ``max_shift`` pixels."""
+        return self._is_confident(item) and item.registration.shift > self.max_shift
+
+    @property
+    def misregistered(self) -> list[ItemReport]:
+        return [item for item in self.items if self.is_misregistered(item)]
+
+    @property
+    def problem_count(self) -> int:
+        return (len(self.unreadable) + len(self.contents.unpaired) + len(self.size_problems)
+                + len(self.misregistered))
+
+
+def _evenly_spaced(count: int, wanted: int) -> set[int]:
+    if wanted < 0 or wanted >= count:
+        return set(range(count))
+    return {int(i * count / wanted) for i in range(wanted)}
+
+
+def _infer_scale(contents: SplitContents) -> int | None:
+    for _, (hr, lr) in contents.items:
+        try:
+            hr_width, lr_width = read_header(hr).width, read_header(lr).width
+        except UserError:
+            continue
+        if lr_width:
+            return max(1, round(hr_width / lr_width))
+    return None
+
+
+def check_dataset(root: Path, plain_layout: str = "images", decode: bool = True, registration_pairs: int = 200,
+                  max_side: int = 512, max_shift: float = 2.0, min_response: float = 0.12,
+                  workers: int = 1) -> list[SplitReport]:
+    """Check every split under ``root``.
+
+    ``registration_pairs`` pairs per split (evenly spaced; -1 for all, 0 for none) get a
+    misregistration estimate; ``decode`` fully decodes every image to find truncated files.
+    """
+    reports = []
+    for contents in discover_splits(root, plain_layout):
+        if contents.layout == "sr" and contents.scale is None:
+            contents.scale = _infer_scale(contents)
+        chosen = _evenly_spaced(len(contents.items), registration_pairs)
+        tasks = [CheckTask(contents.layout, key, paths, contents.scale, decode, index in chosen, max_side)
+                 for index, (key, paths) in enumerate(contents.items)]
+        reports.append(SplitReport(contents, _run(tasks, workers), max_shift, min_response))
+    return reports
+
+
+def _run(tasks: list[CheckTask], workers: int) -> list[ItemReport]:
+    if workers > 1 and len(tasks) > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(inspect_item, tasks, chunksize=max(1, min(32, len(tasks) // (4 * workers)))))
+    return [inspect_item(task) for task in tasks]
+
+
+def _describe(values: Iterable[object]) -> str:
+    """``640x512`` when all equal, else the two most common with counts."""
+    counts = Counter(values)
+    if not counts:
+        return "-"
+    if len(counts) == 1:
+        return str(next(iter(counts)))
+    common = ", ".join(f"{value} ({count})" for value, count in counts.most_common(2))
+    return common + (f", +{len(counts) - 2} more" if len(counts) > 2 else "")
+
+
+def _per_role(report: SplitReport, describe) -> str:
+    roles = report.contents.roles
+    texts = []
+    for index, role in enumerate(roles):
+        values = [describe(item.headers[index]) for item in report.items if item.headers[index] is not None]
+        texts.append(_describe(values))
+    return texts[0] if len(set(texts)) == 1 else " / ".join(texts)
+
+
+def format_report(reports: Sequence[SplitReport], show: int = 10) -> str:
+    """A Markdown table with one row per split, then the first ``show`` problems of each kind."""
+    lines = [
+        "| split | layout | items | size (WxH) | channels | bits | unreadable | unpaired | size mismatch "
+        "| registered | uncertain | median shift | max shift | misregistered |",
+        "|---|---|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for report in reports:
+        contents = report.contents
+        shifts = [item.registration.shift for item in report.registered]
+        layout = contents.layout + (f" ({'/'.join(contents.roles)})" if len(contents.roles) > 1 else "")
+        if contents.layout == "sr" and contents.scale:
+            layout += f" x{contents.scale}"
+        lines.append(
+            f"| {contents.name} | {layout} | {len(report.items)} "
+            f"| {_per_role(report, lambda h: f'{h.width}x{h.height}')} "
+            f"| {_per_role(report, lambda h: h.channels)} | {_per_role(report, lambda h: h.bits)} "
+            f"| {len(report.unreadable)} | {len(contents.unpaired)} | {len(report.size_problems)} | {len(shifts)} "
+            f"| {len(report.uncertain)} "
+            f"| {f'{np.median(shifts):.2f} px' if shifts else '-'} | {f'{max(shifts):.2f} px' if shifts else '-'} "
+            f"| {len(report.misregistered)} |"
+        )
+    problems = []
+    for report in reports:
+        name = report.contents.name
+        problems += [f"- {name}: unreadable: {'; '.join(item.errors)}" for item in report.unreadable[:show]]
+        problems += [f"- {name}: no partner with the same name: {path}" for path in report.contents.unpaired[:show]]
+        problems += [f"- {name}: size mismatch: {item.size_problem}" for item in report.size_problems[:show]]
+        problems += [
+            f"- {name}: misregistered: {item.key}: shift ({item.registration.dx:+.2f}, {item.registration.dy:+.2f}) "
+            f"px, response {item.registration.response:.3f}"
+            for item in sorted(report.misregistered, key=lambda item: -item.registration.shift)[:show]
+        ]
+    total = sum(report.problem_count for report in reports)
+    summary = f"{total} problem(s) found" if total else "no problems found"
+    return "\n".join(lines + [""] + problems + ([""] if problems else []) + [summary])
+
+
+def write_item_csv(path: Path, reports: Sequence[SplitReport]) -> None:
+    """One row per item: files, size, status and the registration estimate."""
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["split", "key", "files", "width", "height", "status", "dx", "dy", "shift", "response"])
+        for report in reports:
+            for item in report.items:
+                header = item.headers[0]
+                status = ("unreadable" if item.errors else "size mismatch" if item.size_problem
+                          else "misregistered" if report.is_misregistered(item) else "ok")
+                registration = item.registration
+                writer.writerow([
+                    report.contents.name, item.key, " ".join(str(path) for path in item.paths),
+                    header.width if header else "", header.height if header else "", status,
+                    *((f"{registration.dx:.3f}", f"{registration.dy:.3f}", f"{registration.shift:.3f}",
+                       f"{registration.response:.4f}") if registration else ("", "", "", "")),
+                ])
