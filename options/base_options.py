@@ -23,7 +23,7 @@ from util.image_io import BIT16_NORMALISATIONS
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_DATAROOT = "./datasets/synthetic_v2ir"
+DEFAULT_DATAROOT = data.DEFAULT_DATAROOT
 # Channels of each domain in this project's datasets: A is infrared, B is visible.
 DOMAIN_CHANNELS = {"A": 1, "B": 3}
 
@@ -40,8 +40,10 @@ class BaseOptions:
     def initialize(self, parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         g = parser.add_argument_group("experiment")
         g.add_argument("--dataroot", default=None,
-                       help=f"dataset root holding train/ val/ test/ splits; when omitted, the built-in "
-                            f"synthetic visible/infrared dataset at {DEFAULT_DATAROOT} (generated on first use)")
+                       help=f"dataset root holding train/ val/ test/ splits; when omitted, the dataset mode's "
+                            f"built-in data, generated on first use (the synthetic visible/infrared dataset at "
+                            f"{DEFAULT_DATAROOT}; for --dataset_mode sr its infrared images at "
+                            f"./datasets/synthetic_sr)")
         g.add_argument("--name", default=None,
                        help="experiment name, the folder under --checkpoints_dir; default <dataroot name>_<model>")
         g.add_argument("--checkpoints_dir", default="./checkpoints", help="models, options and logs are saved here")
@@ -130,7 +132,7 @@ class BaseOptions:
     def _resolve_defaults(self, opt: argparse.Namespace) -> None:
         opt.dataroot_is_default = opt.dataroot is None
         if opt.dataroot is None:
-            opt.dataroot = DEFAULT_DATAROOT
+            opt.dataroot = data.default_dataroot(opt.dataset_mode)
         if opt.name is None:
             opt.name = f"{Path(opt.dataroot).resolve().name}_{opt.model}"
         if opt.suffix:
