@@ -130,6 +130,10 @@ class BaseModel(ABC):
     def get_image_paths(self) -> list[str]:
         return self.image_paths
 
+    def begin_epoch(self, epoch: int) -> None:
+        """Called before each training epoch (also the first one of a resumed run), for
+        models whose training depends on the epoch, such as stage-wise schedules."""
+
     def update_learning_rate(self, metric: float | None = None) -> None:
         """Step every scheduler once (at the end of an epoch)."""
         old_lr = self.optimizers[0].param_groups[0]["lr"]
