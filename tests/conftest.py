@@ -1,6 +1,7 @@
 """Shared fixtures: tiny datasets written on the fly and a CLI runner."""
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -12,6 +13,19 @@ import pytest
 from util.image_io import write_image
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _restore_root_logger():
+    """In-process ``train.main`` calls configure the root logger; give each test the state it started with."""
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    yield
+    for handler in root.handlers:
+        if handler not in handlers:
+            root.removeHandler(handler)
+            handler.close()
+    root.setLevel(level)
 
 
 def _scene(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:

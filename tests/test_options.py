@@ -78,8 +78,8 @@ def test_default_name_and_dataroot(tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--model", "nosuchmodel"], "unknown --model 'nosuchmodel'; available: pix2pix"),
-        (["--dataset_mode", "nosuchdata"], "unknown --dataset_mode 'nosuchdata'; available: aligned"),
+        (["--model", "nosuchmodel"], "unknown --model 'nosuchmodel'; available: cascade3, irsrgan, irsrnet, pix2pix"),
+        (["--dataset_mode", "nosuchdata"], "unknown --dataset_mode 'nosuchdata'; available: aligned, sr"),
         (["--dataroot", "/no/such/folder"], "--dataroot /no/such/folder does not exist"),
         pytest.param(["--device", "cuda"], "CUDA is not available",
                      marks=pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is present here")),
