@@ -18,7 +18,7 @@ from data.base_dataset import BaseDataset, SampleKey, to_model_range, to_tensor
 from data.dataset_check import check_files_quickly
 from data.image_folder import find_images
 from data.paired_transforms import sample_transform
-from util.errors import UserError
+from util.errors import BadImageError, UserError
 from util.image_io import read_image
 
 
@@ -58,31 +58,28 @@ class AlignedDataset(BaseDataset):
             raise UserError(
                 f"--aligned_layout folders: neither {self.root / phase}/{{A,B}} nor {self.root}/{{A,B}}/{phase} exist"
             )
+        self.is_side_by_side = folders is None
+        self.channels_a, self.channels_b = domain_channels(opt)
         if folders is not None:
             self.pairs = self._match_folders(*folders)
         else:
             self.pairs = [(path, path) for path in find_images(self.root / phase)]
         self.pairs = self.pairs[: opt.max_dataset_size]
-        # Empty or non-image files fail now, not hours into training (headers only: fast).
-        check_files_quickly(sorted({path for pair in self.pairs for path in pair}), f"split {phase} of {self.root}")
-        self.is_side_by_side = folders is None
-        self.channels_a, self.channels_b = domain_channels(opt)
+        what = f"split {phase} of {self.root}"
+        if self.skip_bad:
+            self.pairs = self.usable(self.pairs, what)
+        else:
+            # Empty or non-image files fail now, not hours into training (headers only: fast).
+            check_files_quickly(sorted({path for pair in self.pairs for path in pair}), what)
 
-    @staticmethod
-    def _match_folders(folder_a: Path, folder_b: Path) -> list[tuple[Path, Path]]:
+    def _match_folders(self, folder_a: Path, folder_b: Path) -> list[tuple[Path, Path]]:
         def by_stem(folder: Path) -> dict[Path, Path]:
             return {path.relative_to(folder).with_suffix(""): path for path in find_images(folder)}
 
         images_a, images_b = by_stem(folder_a), by_stem(folder_b)
-        only_a = sorted(set(images_a) - set(images_b))
-        only_b = sorted(set(images_b) - set(images_a))
-        if only_a or only_b:
-            examples = [str(images_a[k]) for k in only_a[:3]] + [str(images_b[k]) for k in only_b[:3]]
-            raise UserError(
-                f"{len(only_a)} images in {folder_a} and {len(only_b)} in {folder_b} have no partner with the same "
-                f"name (e.g. {', '.join(examples)}); every A image needs a B image of the same name"
-            )
-        return [(images_a[key], images_b[key]) for key in sorted(images_a)]
+        self.unpaired(folder_a, [images_a[key] for key in sorted(set(images_a) - set(images_b))],
+                      folder_b, [images_b[key] for key in sorted(set(images_b) - set(images_a))], ("A", "B"))
+        return [(images_a[key], images_b[key]) for key in sorted(set(images_a) & set(images_b))]
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -90,16 +87,7 @@ class AlignedDataset(BaseDataset):
     def __getitem__(self, key: SampleKey) -> dict:
         index, rng = self.rng_for(key)
         path_a, path_b = self.pairs[index]
-        if self.is_side_by_side:
-            image_a, image_b = self._split_side_by_side(path_a)
-        else:
-            image_a = self.load_unit_image(path_a, self.channels_a)
-            image_b = self.load_unit_image(path_b, self.channels_b)
-            if image_a.shape[:2] != image_b.shape[:2]:
-                raise UserError(
-                    f"paired images differ in size: {path_a} is {image_a.shape[1]}x{image_a.shape[0]}, "
-                    f"{path_b} is {image_b.shape[1]}x{image_b.shape[0]}; register or resize them to the same size"
-                )
+        image_a, image_b = self.read_item(self.pairs[index])
         transform = sample_transform(self.opt, image_a.shape[0], image_a.shape[1], rng, str(path_a))
         return {
             "A": to_model_range(transform(to_tensor(image_a))),
@@ -108,14 +96,29 @@ class AlignedDataset(BaseDataset):
             "B_paths": str(path_b),
         }
 
+    def read_item(self, item: tuple[Path, Path]) -> tuple[np.ndarray, np.ndarray]:
+        """The A and B images of a pair in [0, 1], checked to be usable with the options."""
+        path_a, path_b = item
+        if self.is_side_by_side:
+            image_a, image_b = self._split_side_by_side(path_a)
+        else:
+            image_a = self.load_unit_image(path_a, self.channels_a)
+            image_b = self.load_unit_image(path_b, self.channels_b)
+            if image_a.shape[:2] != image_b.shape[:2]:
+                raise BadImageError(
+                    f"paired images differ in size: {path_a} is {image_a.shape[1]}x{image_a.shape[0]}, "
+                    f"{path_b} is {image_b.shape[1]}x{image_b.shape[0]}; register or resize them to the same size",
+                    path_a)
+        sample_transform(self.opt, image_a.shape[0], image_a.shape[1], None, str(path_a))  # fits the crop?
+        return image_a, image_b
+
     def _split_side_by_side(self, path: Path) -> tuple[np.ndarray, np.ndarray]:
         # Normalise each half on its own: 16-bit min-max must not mix infrared and visible.
         raw = read_image(path)
         width = raw.shape[1]
         if width % 2:
-            raise UserError(
+            raise BadImageError(
                 f"side-by-side image {path} has odd width {width}; an AB image must be two equal halves "
-                f"(A left, B right). Use A/ and B/ folders for unpaired sizes"
-            )
+                f"(A left, B right). Use A/ and B/ folders for unpaired sizes", path)
         half = width // 2
         return self.to_unit(raw[:, :half], self.channels_a), self.to_unit(raw[:, half:], self.channels_b)

@@ -24,8 +24,8 @@ import numpy as np
 import tifffile
 from PIL import Image, UnidentifiedImageError
 
-from util.errors import UserError
-from util.image_io import convert_channels, is_image_file, read_image, to_unit_range
+from util.errors import BadImageError, UserError
+from util.image_io import check_image_size, convert_channels, is_image_file, read_image, to_unit_range
 
 # What util.image_io.read_image returns for each Pillow mode: (channels, bits per sample).
 _MODE_CHANNELS_BITS = {
@@ -56,23 +56,30 @@ class ImageHeader:
 
 
 def read_header(path: str | Path) -> ImageHeader:
-    """Read an image's size, channels and bit depth from its header, without decoding it."""
+    """Read an image's size, channels and bit depth from its header, without decoding it.
+
+    Raises ``BadImageError`` for empty files, unreadable headers and images above
+    ``util.image_io.MAX_IMAGE_PIXELS``.
+    """
     path = Path(path)
     try:
         with open(path, "rb") as handle:
             start = handle.read(26)
         if not start:
-            raise UserError(f"{path} is empty (0 bytes); download it again or delete it")
+            raise BadImageError(f"{path} is empty (0 bytes); download it again or delete it", path)
         if start[:8] == _PNG_SIGNATURE and start[12:16] == b"IHDR" and len(start) == 26:
-            return _png_header(start)
-        if path.suffix.lower() in (".tif", ".tiff"):
-            return _tiff_header(path)
-        with Image.open(path) as image:
-            return ImageHeader(*image.size, *_MODE_CHANNELS_BITS.get(image.mode, (3, 8)))
+            header = _png_header(start)
+        elif path.suffix.lower() in (".tif", ".tiff"):
+            header = _tiff_header(path)
+        else:
+            with Image.open(path) as image:
+                header = ImageHeader(*image.size, *_MODE_CHANNELS_BITS.get(image.mode, (3, 8)))
     except UserError:
         raise
     except (OSError, ValueError, SyntaxError, UnidentifiedImageError, tifffile.TiffFileError) as error:
-        raise UserError(f"cannot read image {path}: {error}. Replace or remove the file") from None
+        raise BadImageError(f"cannot read image {path}: {error}. Replace or remove the file", path) from None
+    check_image_size(path, header.width, header.height)
+    return header
 
 
 def _png_header(start: bytes) -> ImageHeader:
@@ -111,17 +118,18 @@ def header_problem(path: Path) -> str | None:
 
 
 def check_files_quickly(paths: Sequence[Path], what: str) -> None:
-    """Fail with one message when any file is empty or has no readable image header.
+    """Fail with one message (a ``BadImageError`` naming the first file) when any file is empty,
+    has no readable image header or is larger than ``util.image_io.MAX_IMAGE_PIXELS``.
 
     Reads a few header bytes per file (PNG headers are parsed directly), so datasets can
     afford it at every start-up; truncated files are still caught when they are decoded.
     """
-    problems = [problem for problem in map(header_problem, paths) if problem]
+    problems = [(path, problem) for path in paths if (problem := header_problem(path))]
     if problems:
         others = (f"; {len(problems) - 1} more of the {len(paths)} files of {what} cannot be used either "
-                  f"(e.g. {problems[1]})" if len(problems) > 1 else "")
-        raise UserError(f"{problems[0]}{others}. Run python scripts/check_dataset.py on the dataset folder "
-                        f"for a full report")
+                  f"(e.g. {problems[1][1]})" if len(problems) > 1 else "")
+        raise BadImageError(f"{problems[0][1]}{others}. Run python scripts/check_dataset.py on the dataset folder "
+                            f"for a full report, or pass --bad_image skip to leave such files out", problems[0][0])
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from util.errors import UserError
+from util.errors import BadImageError
 
 
 @dataclass(frozen=True)
@@ -58,10 +58,9 @@ def sample_transform(
     crop_box = None
     if "crop" in preprocess:
         if size_hw[0] < crop or size_hw[1] < crop:
-            raise UserError(
+            raise BadImageError(
                 f"image {path} is {size_hw[1]}x{size_hw[0]} after resizing, smaller than --crop_size {crop}; "
-                f"lower --crop_size or raise --load_size"
-            )
+                f"lower --crop_size or raise --load_size", path)
         if rng is None:
             top, left = (size_hw[0] - crop) // 2, (size_hw[1] - crop) // 2
         else:

@@ -34,10 +34,11 @@ import numpy as np
 import torch
 
 from data.base_dataset import BaseDataset, SampleKey, to_model_range, to_tensor
+from data.dataset_check import check_files_quickly
 from data.degradations import (PRESETS, RESIZE_MODES, ParameterSpec, check_parameters, downsample,
                                parameter_table, quantize, replace_parameters)
 from data.image_folder import find_images
-from util.errors import UserError
+from util.errors import BadImageError, UserError
 from util.image_io import convert_channels, read_image, to_unit_range
 
 SPLIT_NAMES = ("train", "val", "test")
@@ -45,6 +46,8 @@ SR_INPUTS = ("auto", "hr", "lr", "paired")
 # Evaluation images degraded with --eval_degradation fixed use this seed with their index,
 # so the degraded evaluation set is the same for every experiment (whatever its --seed).
 _EVAL_DEGRADATION_SEED = 20240905
+# (HR path, LR path): no LR path when LR is made on the fly, no HR path for LR-only test data.
+SrItem = tuple[Path | None, Path | None]
 
 
 def preset_parameters(opt: argparse.Namespace) -> Any:
@@ -117,8 +120,10 @@ def _pairing_key(folder: Path, path: Path, scale: int) -> tuple[Path, str]:
     return relative.parent, stem
 
 
-def pair_images(hr_folder: Path, lr_folder: Path, scale: int) -> list[tuple[Path, Path]]:
-    """``(HR, LR)`` paths matched by relative folder and name; fail clearly on unpaired images."""
+def pair_images(hr_folder: Path, lr_folder: Path,
+                scale: int) -> tuple[list[tuple[Path, Path]], list[Path], list[Path]]:
+    """``(HR, LR)`` paths matched by relative folder and name, then the HR and the LR images
+    without a partner."""
     def by_key(folder: Path) -> dict[tuple[Path, str], Path]:
         images: dict[tuple[Path, str], Path] = {}
         for path in find_images(folder):
@@ -130,12 +135,9 @@ def pair_images(hr_folder: Path, lr_folder: Path, scale: int) -> list[tuple[Path
         return images
 
     hr_images, lr_images = by_key(hr_folder), by_key(lr_folder)
-    only_hr, only_lr = sorted(set(hr_images) - set(lr_images)), sorted(set(lr_images) - set(hr_images))
-    if only_hr or only_lr:
-        examples = [str(hr_images[key]) for key in only_hr[:3]] + [str(lr_images[key]) for key in only_lr[:3]]
-        raise UserError(f"{len(only_hr)} images in {hr_folder} and {len(only_lr)} in {lr_folder} have no partner "
-                        f"(e.g. {', '.join(examples)}); every HR image needs an LR image of the same name")
-    return [(hr_images[key], lr_images[key]) for key in sorted(hr_images)]
+    return ([(hr_images[key], lr_images[key]) for key in sorted(set(hr_images) & set(lr_images))],
+            [hr_images[key] for key in sorted(set(hr_images) - set(lr_images))],
+            [lr_images[key] for key in sorted(set(lr_images) - set(hr_images))])
 
 
 def _add_parameter_option(group: argparse._ArgumentGroup, flag: str, spec: ParameterSpec) -> None:
@@ -199,13 +201,20 @@ class SrDataset(BaseDataset):
             raise UserError(f"{self.layout.lr_folder} holds LR images only (--sr_input {opt.sr_input}); training and "
                             f"validation need HR images: give HR images or HR/ and LR/ folders")
         if self.layout.kind == "paired":
-            self.items: list[tuple[Path | None, Path | None]] = list(
-                pair_images(self.layout.hr_folder, self.layout.lr_folder, self.scale))
+            pairs, only_hr, only_lr = pair_images(self.layout.hr_folder, self.layout.lr_folder, self.scale)
+            self.unpaired(self.layout.hr_folder, only_hr, self.layout.lr_folder, only_lr, ("HR", "LR"))
+            self.items: list[SrItem] = list(pairs)
         elif self.layout.kind == "hr":
             self.items = [(path, None) for path in find_images(self.layout.hr_folder)]
         else:
             self.items = [(None, path) for path in find_images(self.layout.lr_folder)]
         self.items = self.items[: opt.max_dataset_size]
+        what = f"split {phase} of {self.root}"
+        if self.skip_bad:
+            self.items = self.usable(self.items, what)
+        else:
+            # Empty or non-image files fail now, not hours into training (headers only: fast).
+            check_files_quickly(sorted({path for item in self.items for path in item if path is not None}), what)
 
     def _split_folder(self) -> Path:
         folder = self.root / self.phase
@@ -221,16 +230,11 @@ class SrDataset(BaseDataset):
     def __getitem__(self, key: SampleKey) -> dict:
         index, rng = self.rng_for(key)
         hr_path, lr_path = self.items[index]
-        if hr_path is None:
-            lr = self.load_unit_image(lr_path, self.opt.input_nc)
+        hr, lr, levels = self.read_item(self.items[index])
+        if hr is None:
             return {"LR": self._model_tensor(lr), "LR_paths": str(lr_path), "HR_paths": str(lr_path)}
-        raw_hr = read_image(hr_path)
-        hr = self.to_unit(raw_hr, self.opt.output_nc)
-        # LR made from 8-bit HR is rounded to 8 bits, as a saved LR image would be.
-        levels = 255 if raw_hr.dtype == np.uint8 else None
-        lr = None if lr_path is None else self._load_paired_lr(raw_hr, hr, hr_path, lr_path)
         if rng is not None:
-            hr, lr = self._training_patches(hr, lr, rng, hr_path)
+            hr, lr = self._training_patches(hr, lr, rng)
         else:
             hr = hr[: hr.shape[0] // self.scale * self.scale, : hr.shape[1] // self.scale * self.scale]
             if lr is None and self.opt.eval_degradation == "fixed":
@@ -240,6 +244,22 @@ class SrDataset(BaseDataset):
         return {"LR": self._model_tensor(convert_channels(lr, self.opt.input_nc)), "HR": self._model_tensor(hr),
                 "LR_paths": str(lr_path or hr_path), "HR_paths": str(hr_path)}
 
+    def read_item(self, item: SrItem) -> tuple[np.ndarray | None, np.ndarray | None, int | None]:
+        """HR (None for LR-only data) and LR (None when made on the fly) in [0, 1], and the levels
+        synthetic LR is rounded to; checks sizes against --scale and the training crop."""
+        hr_path, lr_path = item
+        if hr_path is None:
+            return None, self.load_unit_image(lr_path, self.opt.input_nc), None
+        raw_hr = read_image(hr_path)
+        crop = self.opt.crop_size
+        if self.augment and (raw_hr.shape[0] < crop or raw_hr.shape[1] < crop):
+            raise BadImageError(f"image {hr_path} is {raw_hr.shape[1]}x{raw_hr.shape[0]}, smaller than --crop_size "
+                                f"{crop}; lower --crop_size or remove the image", hr_path)
+        hr = self.to_unit(raw_hr, self.opt.output_nc)
+        lr = None if lr_path is None else self._load_paired_lr(raw_hr, hr, hr_path, lr_path)
+        # LR made from 8-bit HR is rounded to 8 bits, as a saved LR image would be.
+        return hr, lr, 255 if raw_hr.dtype == np.uint8 else None
+
     @staticmethod
     def _model_tensor(image: np.ndarray) -> torch.Tensor:
         return to_model_range(to_tensor(image))
@@ -248,23 +268,20 @@ class SrDataset(BaseDataset):
         raw_lr = read_image(lr_path)
         expected_hw = (hr.shape[0] // self.scale, hr.shape[1] // self.scale)
         if raw_lr.shape[:2] != expected_hw:
-            raise UserError(
+            raise BadImageError(
                 f"LR image {lr_path} is {raw_lr.shape[1]}x{raw_lr.shape[0]} but its HR image {hr_path} is "
                 f"{hr.shape[1]}x{hr.shape[0]}; with --scale {self.scale} the LR image must be "
-                f"{expected_hw[1]}x{expected_hw[0]}. Check --scale and the LR folder")
+                f"{expected_hw[1]}x{expected_hw[0]}. Check --scale and the LR folder", lr_path)
         low, high = float(raw_hr.min()), float(raw_hr.max())
         if raw_hr.dtype != np.uint8 and raw_lr.dtype != np.uint8 and self.opt.bit16_norm == "minmax" and high > low:
             # Per-image min-max would stretch LR and HR differently; use the HR image's range for both.
             return convert_channels(to_unit_range(raw_lr, "fixed", (low, high)), self.opt.input_nc)
         return self.to_unit(raw_lr, self.opt.input_nc)
 
-    def _training_patches(self, hr: np.ndarray, lr: np.ndarray | None, rng: np.random.Generator,
-                          path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    def _training_patches(self, hr: np.ndarray, lr: np.ndarray | None,
+                          rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
         """An HR ``crop_size`` patch on the scale grid, the LR patch under it, one shared flip/rotation."""
         crop, scale = self.opt.crop_size, self.scale
-        if hr.shape[0] < crop or hr.shape[1] < crop:
-            raise UserError(f"image {path} is {hr.shape[1]}x{hr.shape[0]}, smaller than --crop_size {crop}; "
-                            f"lower --crop_size or remove the image")
         lr_crop = crop // scale
         top = int(rng.integers(0, hr.shape[0] // scale - lr_crop + 1))
         left = int(rng.integers(0, hr.shape[1] // scale - lr_crop + 1))

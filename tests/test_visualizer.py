@@ -5,6 +5,7 @@ import contextlib
 import csv
 import json
 import logging
+import os
 import re
 import shutil
 import socket
@@ -357,3 +358,93 @@ def test_visuals_of_any_size_and_channels_reach_visdom(visdom_server, tmp_path):
         assert min(grid.convert("RGB").getpixel((36 + 18, 18))) >= 250
     for name in visuals:
         assert window(visdom_server, f"10_images_{name}")["title"] == f"{name} (epoch 3)"
+
+
+# --------------------------------------------------- failures never stop training
+def test_server_dying_during_training_does_not_stop_it(tmp_path):
+    """A real visdom server answers at first and is stopped while training runs."""
+    root = write_aligned_dataset(tmp_path / "data", {"train": 4}, size=32)
+    with running_visdom_server(tmp_path) as port:
+        training = subprocess.Popen(
+            [sys.executable, str(REPO_ROOT / "train.py"), "--dataroot", str(root), "--name", "dying",
+             "--checkpoints_dir", str(tmp_path / "checkpoints"), *TINY, "--n_epochs", "3", "--display_server",
+             "http://127.0.0.1", "--display_port", str(port), "--display_env", ENV],
+            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for line in training.stdout:
+            if "visdom: live display at" in line:
+                break  # connected: now the server goes away
+    output = training.stdout.read()
+    assert training.wait(timeout=600) == 0, output
+    folder = tmp_path / "checkpoints" / "dying"
+    assert (folder / "3_net_G.pth").is_file() and len(logged_losses(folder)) == 12
+    log = (folder / "train.log").read_text()
+    assert log.count(f"visdom server http://127.0.0.1:{port} is not reachable") == 1
+    assert "Traceback" not in output
+
+
+def test_misconfigured_wandb_warns_and_training_completes(tmp_path):
+    root = write_aligned_dataset(tmp_path / "data", {"train": 2}, size=32)
+    env = {"WANDB_MODE": "no-such-mode", "WANDB_CONFIG_DIR": str(tmp_path / "wandb_home")}
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "train.py"), "--dataroot", str(root), "--name", "wb", "--checkpoints_dir",
+         str(tmp_path / "checkpoints"), *TINY, "--display_id", "0", "--use_wandb"],
+        cwd=tmp_path, capture_output=True, text=True, env={**os.environ, **env}, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    folder = tmp_path / "checkpoints" / "wb"
+    assert (folder / "latest_net_G.pth").is_file() and len(logged_losses(folder)) == 2
+    [warning] = [line for line in (folder / "train.log").read_text().splitlines() if " WARNING " in line]
+    assert "--use_wandb: W&B could not start (" in warning and "training goes on without it" in warning
+    assert "no-such-mode" in warning
+
+
+def wandb_options(tmp_path: Path):
+    return TrainOptions().parse(["--checkpoints_dir", str(tmp_path), "--name", "wb", "--display_id", "0",
+                                 "--use_wandb"], save=False)
+
+
+def test_wandb_that_cannot_be_imported_is_reported_once(tmp_path, monkeypatch, caplog):
+    import torch
+
+    from util.visualizer import Visualizer
+
+    monkeypatch.setitem(sys.modules, "wandb", None)  # `import wandb` raises ImportError
+    with caplog.at_level(logging.WARNING, logger="util.visualizer"):
+        visualizer = Visualizer(wandb_options(tmp_path))
+        visualizer.plot_current_losses(0.5, {"G": 1.0}, step=1)
+        visualizer.display_current_results({"fake_B": torch.zeros(1, 1, 8, 8)}, epoch=1, step=1)
+        visualizer.close()
+    assert visualizer.wandb_run is None
+    assert [record.getMessage() for record in caplog.records] == [
+        "--use_wandb: the wandb package cannot be imported, so training goes on without W&B; install it with "
+        "'pip install -r requirements.txt'"]
+
+
+def test_wandb_failing_mid_run_is_reported_once_and_dropped(tmp_path, monkeypatch, caplog):
+    import torch
+
+    import util.visualizer
+    from util.visualizer import Visualizer
+
+    class BrokenRun:
+        """A W&B run whose service died: every call fails."""
+
+        calls = 0
+
+        def log(self, *args, **kwargs):
+            BrokenRun.calls += 1
+            raise ConnectionResetError("wandb service is gone")
+
+        def finish(self):
+            raise ConnectionResetError("wandb service is gone")
+
+    monkeypatch.setattr(util.visualizer, "start_wandb", lambda opt, run_dir: BrokenRun())
+    with caplog.at_level(logging.WARNING, logger="util.visualizer"):
+        visualizer = Visualizer(wandb_options(tmp_path))
+        for step in range(3):
+            visualizer.plot_current_losses(step / 3, {"G": 1.0}, step=step)
+            visualizer.plot_validation(1, {"psnr": 20.0}, step=step)
+            visualizer.display_current_results({"fake_B": torch.zeros(1, 1, 8, 8)}, epoch=1, step=step)
+        visualizer.close()
+    assert BrokenRun.calls == 1 and visualizer.wandb_run is None
+    assert [record.getMessage() for record in caplog.records] == [
+        "W&B logging failed (wandb service is gone); training goes on without W&B"]

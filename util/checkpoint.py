@@ -4,7 +4,13 @@ Network weights are stored as plain ``state_dict`` files (``<tag>_net_<name>.pth
 same layout upstream pix2pix writes, so checkpoints move freely between the two projects.
 Everything else needed to resume (optimizers, schedulers, counters, RNG states) lives in
 ``<tag>_state.pth``, written after the networks, together with a digest of each network
-file so an interrupted save is detected instead of silently mixing two checkpoints.
+file so a set mixed from two saves is detected instead of silently loaded.
+
+A checkpoint set is saved as one unit (``save_files_together``): every file is written in
+full under a temporary name, a commit marker is created, the files are renamed into place
+and the marker is removed. ``finish_interrupted_save`` completes a set whose renames were
+cut short and discards one that was still being written, so a process killed at any moment
+leaves a loadable set.
 """
 from __future__ import annotations
 
@@ -12,7 +18,7 @@ import hashlib
 import os
 import pickle
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,17 +39,83 @@ def atomic_save(obj: Any, path: str | Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
     try:
-        with open(tmp, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
+        _write_synced(obj, tmp)
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
-    dir_fd = os.open(path.parent, os.O_RDONLY)
+    _fsync_dir(path.parent)  # make the rename itself durable
+
+
+def partial_path(path: Path) -> Path:
+    """Where ``save_files_together`` writes ``path`` before renaming it into place."""
+    return path.with_name(f"{path.name}.partial")
+
+
+def commit_marker(paths: Sequence[Path]) -> Path:
+    """The marker whose existence means every partial file of the set is complete."""
+    return paths[-1].with_name(f"{paths[-1].name}.commit")
+
+
+def save_files_together(items: Sequence[tuple[Path, Any]]) -> None:
+    """Save several files as one unit; the last one is the set's record (the training state).
+
+    1. each object is written and fsynced to ``<file>.partial``;
+    2. the commit marker ``<last file>.commit`` is created;
+    3. the partial files are renamed over the final names, in order;
+    4. the marker is removed.
+    A kill before step 2 leaves the previous set untouched (its partial files are discarded
+    later); a kill after it leaves partial files that ``finish_interrupted_save`` renames.
+    """
+    paths = [Path(path) for path, _ in items]
+    folder = paths[0].parent
+    folder.mkdir(parents=True, exist_ok=True)
+    finish_interrupted_save(paths)  # never build on top of another save's leftovers
+    for path, obj in zip(paths, (obj for _, obj in items)):
+        _write_synced(obj, partial_path(path))
+    _fsync_dir(folder)
+    commit_marker(paths).touch()
+    _fsync_dir(folder)
+    _rename_partials(paths)
+    commit_marker(paths).unlink()
+    _fsync_dir(folder)
+
+
+def finish_interrupted_save(paths: Sequence[Path]) -> bool:
+    """Complete or discard a ``save_files_together`` of ``paths`` that was cut short.
+
+    Returns True when a committed set had to be renamed into place.
+    """
+    paths = [Path(path) for path in paths]
+    marker = commit_marker(paths)
+    if marker.exists():
+        _rename_partials(paths)
+        marker.unlink()
+        _fsync_dir(marker.parent)
+        return True
+    for path in paths:  # written before the commit: the previous set is still whole
+        partial_path(path).unlink(missing_ok=True)
+    return False
+
+
+def _rename_partials(paths: Sequence[Path]) -> None:
+    for path in paths:
+        if partial_path(path).exists():
+            os.replace(partial_path(path), path)
+    _fsync_dir(paths[0].parent)
+
+
+def _write_synced(obj: Any, path: Path) -> None:
+    with open(path, "wb") as handle:
+        torch.save(obj, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _fsync_dir(folder: Path) -> None:
+    dir_fd = os.open(folder, os.O_RDONLY)
     try:
-        os.fsync(dir_fd)  # make the rename itself durable
+        os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
 

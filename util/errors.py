@@ -17,6 +17,16 @@ class UserError(Exception):
     """
 
 
+class BadImageError(UserError):
+    """An image file (or a pair of files) that cannot be used as it is: unreadable, truncated,
+    too large, or not matching its partner. ``--bad_image skip`` leaves such files out."""
+
+    # One positional argument, so DataLoader workers can re-raise it in the main process.
+    def __init__(self, message: str, path: object = None) -> None:
+        super().__init__(message)
+        self.path = None if path is None else str(path)
+
+
 def _clean_message(error: BaseException) -> str:
     # DataLoader workers re-raise exceptions with the worker's traceback pasted into the
     # message; the user only needs the original message, which is the text after the last

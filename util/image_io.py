@@ -3,6 +3,9 @@
 Pillow squashes 16-bit colour images to 8 bit, so 16-bit colour PNGs are decoded with
 OpenCV and TIFFs with tifffile; everything else goes through Pillow, whose ``load()``
 detects truncated and corrupt files (OpenCV would silently return a partial image).
+
+Images above ``MAX_IMAGE_PIXELS`` are refused from their header, before any pixel memory is
+allocated, so a damaged or hostile header cannot exhaust memory.
 """
 from __future__ import annotations
 
@@ -14,11 +17,18 @@ import tifffile
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from util.errors import UserError
+from util.errors import BadImageError, UserError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
 
 BIT16_NORMALISATIONS = ("minmax", "fixed")
+
+# Largest image read (width x height): 2**27 = 134,217,728 pixels, e.g. 11585 x 11585; as 3-channel
+# float32 that is 1.6 GB. Infrared frames are far smaller; larger scenes should be tiled.
+MAX_IMAGE_PIXELS = 2**27
+# The limit above replaces Pillow's own (a warning at 89 MP, an error at 179 MP), so every
+# reader refuses the same images with the same message.
+Image.MAX_IMAGE_PIXELS = None
 
 # ITU-R BT.601 luma weights, the same as Pillow's convert("L").
 _LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -28,11 +38,19 @@ def is_image_file(path: str | Path) -> bool:
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
 
 
+def check_image_size(path: str | Path, width: int, height: int) -> None:
+    """Refuse an image larger than ``MAX_IMAGE_PIXELS`` (called with the header's size)."""
+    if width * height > MAX_IMAGE_PIXELS:
+        raise BadImageError(
+            f"image {path} is {width}x{height} = {width * height:,} pixels, more than the limit of "
+            f"{MAX_IMAGE_PIXELS:,} (util.image_io.MAX_IMAGE_PIXELS); split it into tiles or remove it", path)
+
+
 def read_image(path: str | Path) -> np.ndarray:
     """Read an image as an ``H x W x C`` array (C = 1 or 3) keeping its bit depth.
 
     Returns uint8, uint16 or float32 data. Alpha channels are dropped and palette images
-    expanded to RGB.
+    expanded to RGB. Any problem raises ``BadImageError`` naming the file.
     """
     path = Path(path)
     try:
@@ -43,12 +61,17 @@ def read_image(path: str | Path) -> np.ndarray:
     except UserError:
         raise
     except (OSError, ValueError, SyntaxError, UnidentifiedImageError, tifffile.TiffFileError) as error:
-        raise UserError(f"cannot read image {path}: {error}. Replace or remove the file") from None
+        raise BadImageError(f"cannot read image {path}: {error}. Replace or remove the file", path) from None
     return _as_hwc(array, path)
 
 
 def _read_tiff(path: Path) -> np.ndarray:
-    array = tifffile.imread(path)
+    with tifffile.TiffFile(path) as tiff:
+        shape = tiff.pages[0].shape
+        planar = len(shape) == 3 and shape[0] in (1, 3, 4) and shape[2] not in (1, 3, 4)
+        height, width = shape[1:3] if planar else shape[:2]
+        check_image_size(path, int(width), int(height))
+        array = tiff.asarray()
     if array.ndim == 3 and array.shape[0] in (1, 3, 4) and array.shape[2] not in (1, 3, 4):
         array = np.moveaxis(array, 0, -1)  # planar (C, H, W) storage
     return array
@@ -56,6 +79,7 @@ def _read_tiff(path: Path) -> np.ndarray:
 
 def _read_with_pillow(path: Path) -> np.ndarray:
     with Image.open(path) as image:
+        check_image_size(path, *image.size)
         image.load()  # forces a full decode so truncated files fail here
         if image.mode in ("RGB", "RGBA") and image.format == "PNG" and _png_bit_depth(path) == 16:
             return _read_png16_colour(path)
@@ -64,7 +88,8 @@ def _read_with_pillow(path: Path) -> np.ndarray:
         if image.mode == "I":  # Pillow's 32-bit container for 16-bit greyscale PNGs
             array = np.asarray(image)
             if array.min() < 0 or array.max() > 65535:
-                raise UserError(f"cannot read image {path}: 32-bit integer images are not supported; convert it to 16 bit")
+                raise BadImageError(f"cannot read image {path}: 32-bit integer images are not supported; convert it "
+                                    f"to 16 bit", path)
             return array.astype(np.uint16)
         if image.mode == "F":
             return np.asarray(image, dtype=np.float32)
@@ -82,7 +107,8 @@ def _png_bit_depth(path: Path) -> int:
 def _read_png16_colour(path: Path) -> np.ndarray:
     array = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     if array is None:
-        raise UserError(f"cannot read image {path}: OpenCV could not decode this 16-bit PNG. Replace or remove the file")
+        raise BadImageError(f"cannot read image {path}: OpenCV could not decode this 16-bit PNG. Replace or remove "
+                            f"the file", path)
     channels = 3 if array.shape[2] >= 3 else 1
     return cv2.cvtColor(array[..., :3], cv2.COLOR_BGR2RGB) if channels == 3 else array[..., :1]
 
@@ -91,7 +117,7 @@ def _as_hwc(array: np.ndarray, path: Path) -> np.ndarray:
     if array.ndim == 2:
         array = array[..., None]
     if array.ndim != 3 or array.shape[2] not in (1, 2, 3, 4):
-        raise UserError(f"cannot read image {path}: unsupported shape {array.shape}; expected H x W x 1..4")
+        raise BadImageError(f"cannot read image {path}: unsupported shape {array.shape}; expected H x W x 1..4", path)
     if array.shape[2] == 2:  # grey + alpha
         array = array[..., :1]
     elif array.shape[2] == 4:  # colour + alpha
@@ -102,7 +128,7 @@ def _as_hwc(array: np.ndarray, path: Path) -> np.ndarray:
         return np.ascontiguousarray(array.astype(np.uint16))
     if np.issubdtype(array.dtype, np.floating):
         return np.ascontiguousarray(array.astype(np.float32))
-    raise UserError(f"cannot read image {path}: unsupported pixel type {array.dtype}")
+    raise BadImageError(f"cannot read image {path}: unsupported pixel type {array.dtype}", path)
 
 
 def to_unit_range(

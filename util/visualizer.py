@@ -2,8 +2,8 @@
 
 Nothing here may stop training. visdom connects on first use; when its server cannot be
 reached one warning is logged and later attempts happen quietly, at growing intervals.
-W&B is started (and fails, with a clear message) before the first step, because it only
-runs when the user asked for it.
+W&B is started before the first step; when it cannot start (not installed, misconfigured,
+not logged in) or a later call fails, one warning says why and training goes on without it.
 """
 from __future__ import annotations
 
@@ -14,13 +14,12 @@ import math
 import re
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
 from PIL import Image
 
-from util.errors import UserError
 from util.html import HTMLPage
 from util.image_io import tensor_to_image, write_image
 from util.loss_plot import write_loss_plot
@@ -204,17 +203,21 @@ def _display_grid(images: Mapping[str, np.ndarray]) -> np.ndarray:
 
 
 def start_wandb(opt: argparse.Namespace, run_dir: Path) -> Any:
-    """Start a W&B run named after the experiment (``WANDB_MODE=offline`` logs locally)."""
+    """Start a W&B run named after the experiment (``WANDB_MODE=offline`` logs locally), or
+    warn and return None when W&B cannot start."""
     try:
         import wandb
     except ImportError:
-        raise UserError("--use_wandb needs the wandb package: pip install -r requirements.txt") from None
+        logger.warning("--use_wandb: the wandb package cannot be imported, so training goes on without W&B; "
+                       "install it with 'pip install -r requirements.txt'")
+        return None
     try:
         return wandb.init(project=opt.wandb_project_name, name=opt.name, config=vars(opt), dir=run_dir)
     except Exception as error:  # wandb raises its own types for login, network and settings problems
-        raise UserError(f"--use_wandb: W&B could not start ({error}). Log in with 'wandb login', or set "
-                        f"WANDB_MODE=offline to log into {run_dir / 'wandb'} and upload later with 'wandb sync'"
-                        ) from None
+        logger.warning("--use_wandb: W&B could not start (%s), so training goes on without it. Log in with "
+                       "'wandb login', or set WANDB_MODE=offline to log into %s and upload later with 'wandb sync'",
+                       " ".join(str(error).split()), run_dir / "wandb")
+        return None
 
 
 class Visualizer:
@@ -261,8 +264,8 @@ class Visualizer:
         if self.wandb_run is not None:
             import wandb
 
-            self.wandb_run.log({f"visuals/{name}": wandb.Image(image, caption=name) for name, image in images.items()},
-                               step=step)
+            self._wandb_log(lambda: {f"visuals/{name}": wandb.Image(image, caption=name)
+                                     for name, image in images.items()}, step)
 
     def save_html(self, visuals: Mapping[str, torch.Tensor], epoch: int) -> None:
         """Save the first image of each visual as this epoch's row of ``web/index.html``."""
@@ -273,16 +276,24 @@ class Visualizer:
         """Losses against fractional epoch (``epoch - 1 + batches done / batches per epoch``)."""
         if self.display is not None:
             self.loss_window.add(epoch_progress, losses, self.display)
-        if self.wandb_run is not None:
-            self.wandb_run.log({**{f"loss/{name}": value for name, value in losses.items()}, "epoch": epoch_progress},
-                               step=step)
+        self._wandb_log(lambda: {**{f"loss/{name}": value for name, value in losses.items()}, "epoch": epoch_progress},
+                        step)
 
     def plot_validation(self, epoch: int, metrics: Mapping[str, float], step: int) -> None:
         if self.display is not None:
             self.validation_window.add(float(epoch), metrics, self.display)
-        if self.wandb_run is not None:
-            self.wandb_run.log({**{f"val/{name}": value for name, value in metrics.items()}, "epoch": float(epoch)},
-                               step=step)
+        self._wandb_log(lambda: {**{f"val/{name}": value for name, value in metrics.items()}, "epoch": float(epoch)},
+                        step)
+
+    def _wandb_log(self, record: Callable[[], dict[str, Any]], step: int) -> None:
+        """``run.log(record(), step)``; the first failure is reported and W&B is left off."""
+        if self.wandb_run is None:
+            return
+        try:
+            self.wandb_run.log(record(), step=step)
+        except Exception as error:  # wandb's own error types: service, network, disk
+            logger.warning("W&B logging failed (%s); training goes on without W&B", error)
+            self.wandb_run = None
 
     def write_loss_plot(self) -> None:
         """Redraw ``loss_curves.png`` from ``loss_log.txt`` (once per epoch)."""
@@ -292,5 +303,8 @@ class Visualizer:
 
     def close(self) -> None:
         if self.wandb_run is not None:
-            self.wandb_run.finish()
+            try:
+                self.wandb_run.finish()
+            except Exception as error:  # the run's files are already written; nothing to stop for
+                logger.warning("W&B could not finish the run cleanly (%s)", error)
             self.wandb_run = None
