@@ -43,14 +43,17 @@ def save_visual(tensor: torch.Tensor, path: Path, bit16: bool, aspect_ratio: flo
 
 @dataclass(frozen=True)
 class TestRun:
-    """What a test run did: where it wrote, how many images, how long the loop took."""
+    """What a test run did: where it wrote, how many images, how long the loop took, and how
+    long after ``main`` began the first image was written (start-up latency)."""
 
     web_dir: Path
     images: int
     seconds: float
+    first_image_seconds: float | None
 
 
 def main(argv: Sequence[str] | None = None) -> TestRun:
+    launched = time.perf_counter()  # after Python's imports: start-up here is options, data, model, weights
     opt = TestOptions().parse(argv)
     setup_logging(verbose=opt.verbose)
     torch.manual_seed(opt.seed)  # dropout at test time (pix2pix default) is then repeatable
@@ -70,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> TestRun:
                                lpips_weights=opt.lpips_weights, device=model.device)
     table = MetricTable()
     entries: list[tuple[str, list[str], list[str], str]] = []  # page rows: image, files, captions, metrics
-    start, count = time.perf_counter(), 0
+    start, count, first_image_seconds = time.perf_counter(), 0, None
     for batch in loader:
         model.set_input(batch)
         model.test()
@@ -88,6 +91,9 @@ def main(argv: Sequence[str] | None = None) -> TestRun:
                 save_visual(tensor[index], page.image_dir / file_name, opt.save_16bit, opt.aspect_ratio)
                 files.append(file_name)
             entries.append((name, files, list(visuals), format_values(per_image[index])))
+            if first_image_seconds is None:
+                first_image_seconds = time.perf_counter() - launched
+                logger.info("first image written %.2f s after start", first_image_seconds)
         count += len(names)
     elapsed = time.perf_counter() - start
 
@@ -104,8 +110,9 @@ def main(argv: Sequence[str] | None = None) -> TestRun:
         if metric_line:
             page.add_text(metric_line)
     page.save()
+    dataset.log_skipped("test run")
     logger.info("%d images in %.1f s (%.2f images/s); results in %s", count, elapsed, count / max(elapsed, 1e-9), web_dir)
-    return TestRun(web_dir, count, elapsed)
+    return TestRun(web_dir, count, elapsed, first_image_seconds)
 
 
 if __name__ == "__main__":

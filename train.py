@@ -16,7 +16,7 @@ import sys
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Sequence
+from typing import NoReturn, Sequence
 
 import numpy as np
 import torch
@@ -27,10 +27,13 @@ from data.loader import create_eval_loader, create_train_loader
 from models import create_model
 from models.base_model import BaseModel
 from options.train_options import TrainOptions
+from util import distributed
 from util.errors import run_cli
 from util.evaluation import ImageEvaluator, MetricTable, quantise
+from util.interrupts import INTERRUPTED_TAG, StopRequest, load_newest_checkpoint
 from util.logging_setup import setup_logging
 from util.loss_log import LossLog
+from util.numerics import StepGuard
 from util.visualizer import Visualizer
 
 logger = logging.getLogger("train")
@@ -79,23 +82,28 @@ class Trainer:
     def __init__(self, opt: argparse.Namespace) -> None:
         self.opt = opt
         self.save_dir = Path(opt.checkpoints_dir) / opt.name
-        dataset = create_dataset(opt, opt.phase)
+        with distributed.main_process_first():  # built-in data is generated once, by rank 0
+            dataset = create_dataset(opt, opt.phase)
         self.loader, self.sampler = create_train_loader(dataset, opt)
-        self.batches_per_epoch = math.ceil(len(dataset) / opt.batch_size)
+        self.batches_per_epoch = math.ceil(len(self.sampler) / opt.batch_size)  # of this process
         logger.info("training images: %d (%s/%s)", len(dataset), opt.dataroot, opt.phase)
+        # Under torchrun, rank 0 alone logs, validates, shows visuals and saves checkpoints.
+        self.is_main = distributed.is_main_process()
         self.val_loader = None
-        if opt.val_freq > 0 and find_dataset_class(opt.dataset_mode).has_split(opt, opt.val_phase):
+        if self.is_main and opt.val_freq > 0 and find_dataset_class(opt.dataset_mode).has_split(opt, opt.val_phase):
             self.val_loader = create_eval_loader(create_dataset(opt, opt.val_phase), opt, limit=opt.num_val)
         self.model = create_model(opt)
         self.model.setup()
         self.first_epoch, self.skip_batches, self.total_iters = opt.epoch_count, 0, 0
         self.last_epoch = opt.n_epochs + opt.n_epochs_decay
-        self.loss_log = LossLog(self.save_dir / "loss_log.txt")
-        self.visualizer = Visualizer(opt)
+        self.loss_log = LossLog(self.save_dir / "loss_log.txt") if self.is_main else None
+        self.visualizer = Visualizer(opt) if self.is_main else None
+        self.guard = StepGuard(self.model, opt.nan_policy, opt.nan_max_faults)  # NaN/Inf never reach the weights
+        self.stop = StopRequest()  # SIGINT/SIGTERM: finish the step, save 'interrupted', exit
 
     def resume(self) -> None:
         """Continue from the ``--epoch``/``--load_iter`` checkpoint where it stopped."""
-        progress = self.model.load_checkpoint(self.model.checkpoint_tag())
+        _tag, progress = load_newest_checkpoint(self.model)  # latest or interrupted, whichever is newer
         if progress is None:
             return
         self.total_iters = int(progress["total_iters"])
@@ -110,13 +118,28 @@ class Trainer:
             logger.info("nothing to do: training already reached epoch %d of %d", self.first_epoch - 1,
                         self.last_epoch)
             return
-        for epoch in range(self.first_epoch, self.last_epoch + 1):
-            epoch_start = time.perf_counter()
-            batches_done, loss_means = self.train_epoch(epoch, self.skip_batches)
-            self.skip_batches = 0
-            self.end_epoch(epoch, batches_done, loss_means)
-            logger.info("end of epoch %d/%d: %.1f s, checkpoint saved to %s", epoch, self.last_epoch,
-                        time.perf_counter() - epoch_start, self.save_dir)
+        with self.stop.installed():
+            for epoch in range(self.first_epoch, self.last_epoch + 1):
+                epoch_start = time.perf_counter()
+                batches_done, loss_means = self.train_epoch(epoch, self.skip_batches)
+                self.skip_batches = 0
+                self.end_epoch(epoch, batches_done, loss_means)
+                logger.info("end of epoch %d/%d: %.1f s, checkpoint saved to %s", epoch, self.last_epoch,
+                            time.perf_counter() - epoch_start, self.save_dir)
+                if epoch < self.last_epoch and self.stop.requested():
+                    self.stop_for_signal(epoch, batches_done, epoch_complete=True)
+
+    def save_checkpoint(self, tag: str, progress: dict[str, int | bool]) -> None:
+        self.model.save_checkpoint(tag, progress)
+        self.guard.remember()  # what --nan_policy restore goes back to
+
+    def stop_for_signal(self, epoch: int, batches_done: int, epoch_complete: bool) -> NoReturn:
+        """Save the ``interrupted`` checkpoint and exit with 128 + the signal number."""
+        self.model.save_checkpoint(INTERRUPTED_TAG, {"epoch": epoch, "epoch_complete": epoch_complete,
+                                                     "batches_done": batches_done, "total_iters": self.total_iters})
+        logger.warning("saved checkpoint '%s' (epoch %d, %d images seen) to %s; resume with --continue_train",
+                       INTERRUPTED_TAG, epoch, self.total_iters, self.save_dir)
+        raise SystemExit(self.stop.exit_code)
 
     def train_epoch(self, epoch: int, skip_batches: int) -> tuple[int, dict[str, float]]:
         """Optimise over one epoch (after skipping batches a resumed run already did).
@@ -127,22 +150,25 @@ class Trainer:
         self.sampler.set_epoch(epoch, skip=skip_batches * opt.batch_size)
         model.begin_epoch(epoch)
         model.train()
+        # batches_done counts the epoch's batches; batches_run the optimisation steps applied in this call.
         batches_done, batches_run, loss_sums = skip_batches, 0, defaultdict(float)
         interval_start, interval_images, data_wait = time.perf_counter(), 0, 0.0
         bar = tqdm(self.loader, desc=f"epoch {epoch}/{self.last_epoch}", leave=False, dynamic_ncols=True,
-                   mininterval=1.0 if sys.stderr.isatty() else 30.0)
+                   mininterval=1.0 if sys.stderr.isatty() else 30.0, disable=not self.is_main)
         wait_start = time.perf_counter()
         for batch in bar:
             data_wait += time.perf_counter() - wait_start
             model.set_input(batch)
-            model.optimize_parameters()
-            images = len(model.get_image_paths())
-            batches_done, batches_run = batches_done + 1, batches_run + 1
+            stepped = self.guard.optimize(f"epoch {epoch}, batch {batches_done + 1}")  # False: NaN/Inf, dropped
+            images = len(model.get_image_paths()) * distributed.world_size()  # all processes' images
+            batches_done += 1
             self.total_iters += images
             interval_images += images
-            for name in model.loss_names:  # summed on the device: no synchronisation per step
-                loss_sums[name] += getattr(model, f"loss_{name}").detach()
-            if crossed(self.total_iters, images, opt.print_freq):
+            if stepped:
+                batches_run += 1
+                for name in model.loss_names:  # summed on the device: no synchronisation per step
+                    loss_sums[name] += getattr(model, f"loss_{name}").detach()
+            if self.is_main and stepped and crossed(self.total_iters, images, opt.print_freq):
                 losses = model.get_current_losses()
                 elapsed = time.perf_counter() - interval_start
                 line = LossLog.format(epoch, self.total_iters, (elapsed - data_wait) / interval_images,
@@ -153,18 +179,21 @@ class Trainer:
                                                     self.total_iters)
                 logger.debug(line)
                 interval_start, interval_images, data_wait = time.perf_counter(), 0, 0.0
-            if crossed(self.total_iters, images, opt.display_freq):
+            if self.is_main and stepped and crossed(self.total_iters, images, opt.display_freq):
                 self.visualizer.display_current_results(model.get_current_visuals(), epoch, self.total_iters)
-            if crossed(self.total_iters, images, opt.update_html_freq):
+            if self.is_main and stepped and crossed(self.total_iters, images, opt.update_html_freq):
                 self.visualizer.save_html(model.get_current_visuals(), epoch)
             if crossed(self.total_iters, images, opt.save_latest_freq):
                 tag = f"iter_{self.total_iters}" if opt.save_by_iter else "latest"
-                model.save_checkpoint(tag, {"epoch": epoch, "epoch_complete": False,
-                                            "batches_done": batches_done, "total_iters": self.total_iters})
+                self.save_checkpoint(tag, {"epoch": epoch, "epoch_complete": False,
+                                           "batches_done": batches_done, "total_iters": self.total_iters})
                 logger.info("saved checkpoint %s (epoch %d, %d images seen)", tag, epoch, self.total_iters)
+            if self.stop.requested():
+                bar.close()
+                self.stop_for_signal(epoch, batches_done, epoch_complete=False)
             wait_start = time.perf_counter()
         bar.close()
-        if batches_run:  # the epoch's last visuals, before validation replaces them
+        if self.is_main and batches_run:  # the epoch's last visuals, before validation replaces them
             self.visualizer.save_html(model.get_current_visuals(), epoch)
         return batches_done, {name: float(total) / max(batches_run, 1) for name, total in loss_sums.items()}
 
@@ -183,28 +212,41 @@ class Trainer:
             append_validation_csv(self.save_dir / "val_log.csv", epoch, val_means)
             self.visualizer.plot_validation(epoch, val_means, self.total_iters)
             plateau_metric = val_means["rmse"]
-        self.model.update_learning_rate(plateau_metric)
-        self.visualizer.write_loss_plot()
+        # Rank 0's metric everywhere: the learning rate must change identically on every process.
+        self.model.update_learning_rate(distributed.broadcast_float(plateau_metric, self.model.device))
+        if self.is_main:
+            self.visualizer.write_loss_plot()
+        self.loader.dataset.log_skipped(f"end of epoch {epoch}")
 
         progress = {"epoch": epoch, "epoch_complete": True, "batches_done": batches_done,
                     "total_iters": self.total_iters}
-        self.model.save_checkpoint("latest", progress)
+        self.save_checkpoint("latest", progress)
         if epoch % opt.save_epoch_freq == 0 or epoch == self.last_epoch:
-            self.model.save_checkpoint(str(epoch), progress)
+            self.save_checkpoint(str(epoch), progress)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    opt = TrainOptions().parse(argv)
-    setup_logging(Path(opt.checkpoints_dir) / opt.name / "train.log", opt.verbose)
-    logger.info("experiment %s on %s (device %s)", opt.name, opt.dataroot, opt.device)
+    opt = TrainOptions().parse(argv, save=distributed.environment_rank() == 0)
+    distributed.init_from_environment(opt)  # under torchrun: join the other processes
+    if distributed.is_main_process():
+        setup_logging(Path(opt.checkpoints_dir) / opt.name / "train.log", opt.verbose)
+    else:  # the other processes only report problems
+        setup_logging(verbose=False)
+        logging.getLogger().setLevel(logging.WARNING)
+    logger.info("experiment %s on %s (device %s, %d process%s)", opt.name, opt.dataroot, opt.device,
+                distributed.world_size(), "" if distributed.world_size() == 1 else "es")
     seed_everything(opt.seed, opt.deterministic)
     trainer = Trainer(opt)
     try:
         if opt.continue_train:
-            trainer.resume()
+            with distributed.main_process_first():  # rank 0 completes an interrupted save before others read
+                trainer.resume()
         trainer.run()
+        distributed.check_replicas(trainer.model.bare_networks())
     finally:
-        trainer.visualizer.close()
+        if trainer.visualizer is not None:
+            trainer.visualizer.close()
+        distributed.cleanup()
 
 
 if __name__ == "__main__":

@@ -4,6 +4,12 @@ A model fills ``loss_names``, ``model_names``, ``visual_names`` and ``optimizers
 constructor and implements ``set_input``, ``forward`` and ``optimize_parameters``. Names
 tie to attributes: loss ``G_L1`` is ``self.loss_G_L1``, network ``G`` is ``self.netG``
 (saved as ``<tag>_net_G.pth``), visual ``fake_B`` is ``self.fake_B``.
+
+Speed and scale options reach every model through this class: ``set_input`` moves tensors
+with ``to_device`` (channels-last layout), ``optimize_parameters`` runs its forward passes and
+losses inside ``self.autocast()`` and sends every backward pass and optimizer step through
+``self.backward`` and ``self.step`` (mixed precision, loss scaling), and ``setup`` wraps the
+networks (channels-last weights, DDP under torchrun, torch.compile).
 """
 from __future__ import annotations
 
@@ -21,9 +27,14 @@ import torch
 import torch.nn as nn
 
 from models.lr_schedulers import get_scheduler, restore_scheduler
+from models.network_wrappers import to_memory_format, unwrap, wrap_network
 from models.networks import count_parameters
-from util.checkpoint import atomic_save, load_state_dict_file, safe_load, state_dict_digest
+from models.precision import MixedPrecision
+from util import distributed
+from util.checkpoint import (commit_marker, finish_interrupted_save, load_state_dict_file, partial_path, safe_load,
+                             save_files_together, state_dict_digest)
 from util.errors import UserError
+from util.numerics import check_finite_weights
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +57,7 @@ class BaseModel(ABC):
         self.optimizers: list[torch.optim.Optimizer] = []
         self.schedulers: list[Any] = []
         self.image_paths: list[str] = []
+        self.precision = MixedPrecision(opt.amp, self.device)
 
     @staticmethod
     def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
@@ -69,7 +81,8 @@ class BaseModel(ABC):
         return {name: getattr(self, f"net{name}") for name in self.model_names}
 
     def setup(self) -> None:
-        """Create schedulers, load weights for testing, and report network sizes."""
+        """Create schedulers, load weights for testing, report network sizes, and wrap the
+        networks for ``--channels_last``, ``--compile`` and torchrun (DDP)."""
         if self.is_train:
             self.schedulers = [get_scheduler(optimizer, self.opt) for optimizer in self.optimizers]
         else:
@@ -78,6 +91,14 @@ class BaseModel(ABC):
             logger.info("[network %s] %s parameters: %.3f M", name, type(net).__name__, count_parameters(net) / 1e6)
             if self.opt.verbose:
                 logger.info("%s", net)
+            setattr(self, f"net{name}", wrap_network(
+                net, self.device, self.opt.channels_last, self.opt.compile,
+                distributed=self.is_train and distributed.is_distributed(),
+                sync_bn=getattr(self.opt, "sync_bn", False)))
+
+    def bare_networks(self) -> dict[str, nn.Module]:
+        """The networks without DDP / compile wrappers (what checkpoints hold)."""
+        return {name: unwrap(net) for name, net in self.networks().items()}
 
     def checkpoint_tag(self) -> str:
         """The checkpoint named by ``--epoch`` / ``--load_iter``."""
@@ -91,6 +112,32 @@ class BaseModel(ABC):
         for net in self.networks().values():
             net.train()
 
+    # ------------------------------------------------- precision and layout
+    def create_adam(self, net: nn.Module, betas: tuple[float, float]) -> torch.optim.Adam:
+        """Adam over ``net``'s parameters at ``--lr``, fused: one pass over the weights instead
+        of about ten (unfused, Adam took a quarter of a pix2pix step on the CPU).
+
+        Not under ``--amp fp16``: a fused Adam is always called and skips overflowed steps
+        itself, so the NaN guard (util/numerics.py) would see the overflows that loss scaling
+        expects; unfused, ``GradScaler`` skips those steps before the optimizer runs."""
+        return torch.optim.Adam(net.parameters(), lr=self.opt.lr, betas=betas, fused=self.opt.amp != "fp16")
+
+    def to_device(self, tensor: torch.Tensor) -> torch.Tensor:
+        """An input batch on the model's device, in the networks' memory layout."""
+        return to_memory_format(tensor.to(self.device, non_blocking=True), self.opt.channels_last)
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """Wrap forward passes and losses: they run in ``--amp`` precision inside it."""
+        return self.precision.autocast()
+
+    def backward(self, loss: torch.Tensor) -> None:
+        """``loss.backward()``, scaled under ``--amp fp16``."""
+        self.precision.backward(loss)
+
+    def step(self, *optimizers: torch.optim.Optimizer) -> None:
+        """Step the optimizers whose gradients the last ``backward`` produced."""
+        self.precision.step(optimizers)
+
     @staticmethod
     def set_requires_grad(nets: nn.Module | list[nn.Module], requires_grad: bool) -> None:
         for net in nets if isinstance(nets, list) else [nets]:
@@ -99,9 +146,13 @@ class BaseModel(ABC):
 
     # ------------------------------------------------------------- inference
     def test(self) -> None:
-        """Forward pass without gradients."""
-        with torch.no_grad():
-            self.forward()
+        """The inference pass, in inference mode (no autograd bookkeeping) and ``--amp`` precision."""
+        with torch.inference_mode(), self.autocast():
+            self.inference()
+
+    def inference(self) -> None:
+        """What ``test`` runs; models whose inference differs from training override it."""
+        self.forward()
 
     @contextlib.contextmanager
     def preserved_state(self, seed: int) -> Iterator[None]:
@@ -154,18 +205,39 @@ class BaseModel(ABC):
     def state_path(self, tag: str) -> Path:
         return self.save_dir / f"{tag}_state.pth"
 
-    def save_checkpoint(self, tag: str, progress: dict[str, int | bool]) -> None:
-        """Save every network (plain state dicts) and then the training state.
+    def checkpoint_files(self, tag: str) -> list[Path]:
+        """The files of checkpoint ``tag``, in the order they are committed (the state file last)."""
+        return [*(self.net_path(tag, name) for name in self.model_names), self.state_path(tag)]
 
-        ``progress`` holds the loop counters (epoch, batches done, images seen). The state
-        file is written last and records a digest of each network, so a checkpoint set
-        interrupted half-way is recognised when it is loaded.
+    def finish_interrupted_save(self, tag: str) -> None:
+        """Complete (or discard) a save of checkpoint ``tag`` that a crash cut short."""
+        if finish_interrupted_save(self.checkpoint_files(tag)):
+            logger.warning("checkpoint '%s': completed a save that was interrupted after it was written", tag)
+
+    def finish_interrupted_saves(self) -> None:
+        """``finish_interrupted_save`` for every tag whose save left files behind in the folder."""
+        blank = self.checkpoint_files("")  # the names without a tag: "_net_G.pth", ..., "_state.pth"
+        leftovers = [partial_path(path).name for path in blank] + [commit_marker(blank).name]
+        tags = {path.name[: -len(leftover)] for path in self.save_dir.glob("*") for leftover in leftovers
+                if path.name.endswith(leftover)}
+        for tag in sorted(tags):
+            self.finish_interrupted_save(tag)
+
+    def save_checkpoint(self, tag: str, progress: dict[str, int | bool]) -> None:
+        """Save every network (plain state dicts) and the training state as one unit.
+
+        ``progress`` holds the loop counters (epoch, batches done, images seen). Weights holding
+        NaN/Inf are refused. The files are committed together (util.checkpoint), and the state
+        file records a digest of each network, so files of different saves are never mixed.
+        Under torchrun only rank 0 writes.
         """
-        digests = {}
-        for name, net in self.networks().items():
-            state_dict = {key: value.detach().cpu() for key, value in _unwrap(net).state_dict().items()}
-            atomic_save(state_dict, self.net_path(tag, name))
-            digests[name] = state_dict_digest(state_dict)
+        if not distributed.is_main_process():
+            return
+        # contiguous: channels-last weights are saved in the usual layout
+        state_dicts = {name: {key: value.detach().cpu().contiguous() for key, value in net.state_dict().items()}
+                       for name, net in self.bare_networks().items()}
+        check_finite_weights(tag, state_dicts)
+        digests = {name: state_dict_digest(state_dict) for name, state_dict in state_dicts.items()}
         state = {
             "format": TRAINING_STATE_FORMAT,
             "progress": dict(progress),
@@ -173,17 +245,19 @@ class BaseModel(ABC):
             "schedulers": [scheduler.state_dict() for scheduler in self.schedulers],
             "rng": capture_rng_state(),
             "net_digests": digests,
+            "grad_scaler": self.precision.state_dict(),
         }
-        atomic_save(state, self.state_path(tag))
+        save_files_together([*((self.net_path(tag, name), state_dict) for name, state_dict in state_dicts.items()),
+                             (self.state_path(tag), state)])
 
     def load_networks(self, tag: str) -> dict[str, str]:
         """Load every network's weights from ``<tag>_net_<name>.pth``; return their digests."""
         digests = {}
-        for name, net in self.networks().items():
+        for name, net in self.bare_networks().items():
             path = self.net_path(tag, name)
             state_dict = load_state_dict_file(path, map_location=self.device)
             try:
-                _unwrap(net).load_state_dict(state_dict)
+                net.load_state_dict(state_dict)
             except RuntimeError as error:
                 raise UserError(
                     f"{path} does not fit network {name} as configured ({error.args[0].splitlines()[0]} ...); "
@@ -199,6 +273,7 @@ class BaseModel(ABC):
         Returns the saved loop progress, or None for a weights-only checkpoint (for
         example one written by upstream pix2pix).
         """
+        self.finish_interrupted_save(tag)
         digests = self.load_networks(tag)
         state_file = self.state_path(tag)
         if not state_file.exists():
@@ -209,25 +284,16 @@ class BaseModel(ABC):
         if state.get("net_digests") != digests:
             raise UserError(
                 f"checkpoint '{tag}' in {self.save_dir} is inconsistent: its network files do not match "
-                f"{state_file.name} (a save was interrupted). Resume from another checkpoint with --epoch"
+                f"{state_file.name} (files of different saves, e.g. copied in by hand). Resume from another "
+                f"checkpoint with --epoch"
             )
         for optimizer, optimizer_state in zip(self.optimizers, state["optimizers"], strict=True):
             optimizer.load_state_dict(optimizer_state)
         for scheduler, scheduler_state in zip(self.schedulers, state["schedulers"], strict=True):
             restore_scheduler(scheduler, scheduler_state)
         restore_rng_state(state["rng"])
+        self.precision.load_state_dict(state.get("grad_scaler", {}))
         return state["progress"]
-
-
-def _unwrap(net: nn.Module) -> nn.Module:
-    """The bare module inside DDP / torch.compile wrappers, so saved keys carry no prefix."""
-    while True:
-        if hasattr(net, "module") and isinstance(net.module, nn.Module):
-            net = net.module
-        elif hasattr(net, "_orig_mod"):
-            net = net._orig_mod
-        else:
-            return net
 
 
 def capture_rng_state() -> dict[str, Any]:

@@ -144,10 +144,10 @@ class Cascade3Model(BaseModel):
         # One optimizer per network: progressive training steps only the active ones, and
         # the saved optimizer states always line up with the networks.
         self.stage_optimizers = {
-            stage: torch.optim.Adam(net.parameters(), lr=opt.lr, betas=(opt.beta1, 0.999))
+            stage: self.create_adam(net, (opt.beta1, 0.999))
             for stage, net in zip(STAGES, (self.netG1, self.netG2, self.netG3))
         }
-        self.optimizer_D = torch.optim.Adam(self.netD.parameters(), lr=opt.lr, betas=(opt.beta1, 0.999))
+        self.optimizer_D = self.create_adam(self.netD, (opt.beta1, 0.999))
         self.optimizers = [*self.stage_optimizers.values(), self.optimizer_D]
 
     def register_stage1_target(self, opt: argparse.Namespace) -> None:
@@ -178,8 +178,8 @@ class Cascade3Model(BaseModel):
     # -------------------------------------------------------------- forward
     def set_input(self, batch: dict) -> None:
         a_to_b = self.opt.direction == "AtoB"
-        self.real_A = batch["A" if a_to_b else "B"].to(self.device, non_blocking=True)
-        self.real_B = batch["B" if a_to_b else "A"].to(self.device, non_blocking=True)
+        self.real_A = self.to_device(batch["A" if a_to_b else "B"])
+        self.real_B = self.to_device(batch["B" if a_to_b else "A"])
         self.image_paths = batch["A_paths" if a_to_b else "B_paths"]
 
     def forward(self, trainable: tuple[int, ...] = STAGES) -> None:
@@ -195,7 +195,7 @@ class Cascade3Model(BaseModel):
             stage1 = self.netG1(padded)
         stage2_input = stage1 if self.opt.stage2_input == "coarse" else torch.cat([stage1, padded], 1)
         with graph(2):
-            stage2, mask = self.netG2.forward_with_mask(stage2_input)
+            stage2, mask = self.netG2(stage2_input, with_mask=True)
         with graph(3):
             final = self.netG3(stage2)
         self.stage1, self.stage2, self.fake_B = (crop_to(image, size) for image in (stage1, stage2, final))
@@ -216,7 +216,7 @@ class Cascade3Model(BaseModel):
         if self.opt.gan_mode == "wgangp":
             self.loss_D_GP = gradient_penalty(self.netD, real_pair, fake_pair, self.opt.lambda_gp)
             loss = loss + self.loss_D_GP
-        loss.backward()
+        self.backward(loss)
 
     def backward_G(self, active: tuple[int, ...]) -> None:
         opt, zero = self.opt, self.real_B.new_zeros(())
@@ -234,22 +234,22 @@ class Cascade3Model(BaseModel):
             self.loss_G_GAN = self.criterionGAN(self.netD(torch.cat((self.real_A, self.fake_B), 1)), True)
         total = (self.loss_G1_L1 + self.loss_G2_L1 + self.loss_G2_edge + self.loss_G3_L1 + self.loss_G3_SSIM
                  + self.loss_G_GAN)
-        total.backward()
+        self.backward(total)
 
     def optimize_parameters(self) -> None:
         active = self.active_stages()
-        self.forward(trainable=active)
-        zero = self.real_B.new_zeros(())
-        self.loss_D_real = self.loss_D_fake = self.loss_D_GP = zero
-        if 3 in active:  # the discriminator judges the final output, trained whenever that is
-            self.set_requires_grad(self.netD, True)
-            self.optimizer_D.zero_grad(set_to_none=True)
-            self.backward_D()
-            self.optimizer_D.step()
-        self.set_requires_grad(self.netD, False)
-        optimizers = [self.stage_optimizers[stage] for stage in active]
-        for optimizer in optimizers:
-            optimizer.zero_grad(set_to_none=True)
-        self.backward_G(active)
-        for optimizer in optimizers:
-            optimizer.step()
+        with self.autocast():
+            self.forward(trainable=active)
+            zero = self.real_B.new_zeros(())
+            self.loss_D_real = self.loss_D_fake = self.loss_D_GP = zero
+            if 3 in active:  # the discriminator judges the final output, trained whenever that is
+                self.set_requires_grad(self.netD, True)
+                self.optimizer_D.zero_grad(set_to_none=True)
+                self.backward_D()
+                self.step(self.optimizer_D)
+            self.set_requires_grad(self.netD, False)
+            optimizers = [self.stage_optimizers[stage] for stage in active]
+            for optimizer in optimizers:
+                optimizer.zero_grad(set_to_none=True)
+            self.backward_G(active)
+            self.step(*optimizers)

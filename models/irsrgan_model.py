@@ -68,7 +68,7 @@ class IrsrganModel(IrsrnetModel):
         if opt.lambda_perceptual > 0:
             self.criterion_perceptual = PerceptualLoss(opt.vgg_weights).to(self.device)
             self.loss_names.insert(1, "G_VGG")
-        self.optimizer_D = self.adam(self.netD)
+        self.optimizer_D = self.create_adam(self.netD, (opt.beta1, opt.beta2))
         self.optimizers.append(self.optimizer_D)
 
     def psnr_checkpoint_path(self) -> Path | None:
@@ -95,20 +95,21 @@ class IrsrganModel(IrsrnetModel):
         logger.info("generator initialised from %s (%s layout)", path, layout)
 
     def optimize_parameters(self) -> None:
-        self.forward()
-        # Generator step, the discriminator fixed.
-        self.set_requires_grad(self.netD, False)
-        self.loss_G_L1 = self.criterionL1(self.SR, self.HR) * self.opt.lambda_L1
-        loss = self.loss_G_L1
-        if self.criterion_perceptual is not None:
-            self.loss_G_VGG = self.criterion_perceptual(self.SR, self.HR) * self.opt.lambda_perceptual
-            loss = loss + self.loss_G_VGG
-        self.loss_G_GAN = ragan_generator_loss(self.netD(self.HR), self.netD(self.SR)) * self.opt.lambda_gan
-        self.step_generator(loss + self.loss_G_GAN)
-        # Discriminator step on the same batch.
-        self.set_requires_grad(self.netD, True)
-        self.optimizer_D.zero_grad(set_to_none=True)
-        self.loss_D_real, self.loss_D_fake = ragan_discriminator_losses(
-            self.netD(self.HR), self.netD(self.SR.detach()), self.opt.ragan_reference)
-        (self.loss_D_real + self.loss_D_fake).backward()
-        self.optimizer_D.step()
+        with self.autocast():
+            self.forward()
+            # Generator step, the discriminator fixed.
+            self.set_requires_grad(self.netD, False)
+            self.loss_G_L1 = self.criterionL1(self.SR, self.HR) * self.opt.lambda_L1
+            loss = self.loss_G_L1
+            if self.criterion_perceptual is not None:
+                self.loss_G_VGG = self.criterion_perceptual(self.SR, self.HR) * self.opt.lambda_perceptual
+                loss = loss + self.loss_G_VGG
+            self.loss_G_GAN = ragan_generator_loss(self.netD(self.HR), self.netD(self.SR)) * self.opt.lambda_gan
+            self.step_generator(loss + self.loss_G_GAN)
+            # Discriminator step on the same batch.
+            self.set_requires_grad(self.netD, True)
+            self.optimizer_D.zero_grad(set_to_none=True)
+            self.loss_D_real, self.loss_D_fake = ragan_discriminator_losses(
+                self.netD(self.HR), self.netD(self.SR.detach()), self.opt.ragan_reference)
+            self.backward(self.loss_D_real + self.loss_D_fake)
+            self.step(self.optimizer_D)

@@ -20,6 +20,7 @@ import torch.nn as nn
 
 from models.base_model import BaseModel
 from models.ema import ModelEMA
+from models.network_wrappers import unwrap
 from models.networks import define_sr_G
 from models.networks.sr_weight_mapping import load_generator_weights
 from models.tiling import tiled_upscale, upscale
@@ -65,6 +66,9 @@ class IrsrnetModel(BaseModel):
 
     def __init__(self, opt: argparse.Namespace) -> None:
         super().__init__(opt)
+        if opt.dataset_mode != "sr":  # the LR/HR batches and --scale come from the SR dataset
+            raise UserError(f"--model {opt.model} needs --dataset_mode sr (low/high-resolution images), got "
+                            f"--dataset_mode {opt.dataset_mode}; drop that option")
         if opt.tile < 0 or opt.tile_pad < 0:
             raise UserError(f"--tile and --tile_pad must be 0 or more, got {opt.tile} and {opt.tile_pad}")
         self.metric_crop_border = opt.scale  # SR convention: ignore `scale` pixels at each border
@@ -84,19 +88,16 @@ class IrsrnetModel(BaseModel):
             self.netG_ema = self.ema.average
             self.model_names.append("G_ema")
         self.criterionL1 = nn.L1Loss()
-        self.optimizer_G = self.adam(self.netG)
+        self.optimizer_G = self.create_adam(self.netG, (opt.beta1, opt.beta2))
         self.optimizers = [self.optimizer_G]
 
     def initialise_generator(self) -> None:
         """Starting weights of the generator for a new run (the GAN stage loads the PSNR stage's)."""
 
-    def adam(self, net: nn.Module) -> torch.optim.Adam:
-        return torch.optim.Adam(net.parameters(), lr=self.opt.lr, betas=(self.opt.beta1, self.opt.beta2))
-
     # ----------------------------------------------------------------- steps
     def set_input(self, batch: dict) -> None:
-        self.LR = batch["LR"].to(self.device, non_blocking=True)
-        self.HR = batch["HR"].to(self.device, non_blocking=True) if "HR" in batch else None
+        self.LR = self.to_device(batch["LR"])
+        self.HR = self.to_device(batch["HR"]) if "HR" in batch else None
         self.visual_names = ["LR", "SR", "HR"] if self.HR is not None else ["LR", "SR"]
         self.image_paths = batch["HR_paths"]
 
@@ -107,25 +108,25 @@ class IrsrnetModel(BaseModel):
         """The averaged generator when there is one (what test.py saves too), else the trained one."""
         return self.netG_ema if self.ema is not None else self.netG
 
-    def test(self) -> None:
+    def inference(self) -> None:
         net = self.inference_network()
-        with torch.no_grad():
-            if self.opt.tile > 0:
-                self.SR = tiled_upscale(net, self.LR, self.opt.tile, self.opt.tile_pad)
-            else:
-                self.SR = upscale(net, self.LR)
+        if self.opt.tile > 0:
+            self.SR = tiled_upscale(net, self.LR, self.opt.tile, self.opt.tile_pad)
+        else:
+            self.SR = upscale(net, self.LR)
 
     def step_generator(self, loss: torch.Tensor) -> None:
         self.optimizer_G.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer_G.step()
+        self.backward(loss)
+        self.step(self.optimizer_G)
         if self.ema is not None:
-            self.ema.update(self.netG)
+            self.ema.update(unwrap(self.netG))  # parameter names without DDP/compile prefixes
 
     def optimize_parameters(self) -> None:
-        self.forward()
-        self.loss_G_L1 = self.criterionL1(self.SR, self.HR) * self.opt.lambda_L1
-        self.step_generator(self.loss_G_L1)
+        with self.autocast():
+            self.forward()
+            self.loss_G_L1 = self.criterionL1(self.SR, self.HR) * self.opt.lambda_L1
+            self.step_generator(self.loss_G_L1)
 
     # ----------------------------------------------------------- checkpoints
     def save_checkpoint(self, tag: str, progress: dict[str, int | bool]) -> None:

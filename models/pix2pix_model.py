@@ -41,14 +41,14 @@ class Pix2PixModel(BaseModel):
             self.criterionL1 = torch.nn.L1Loss()
             if opt.gan_mode == "wgangp":
                 self.loss_names.append("D_GP")
-            self.optimizer_G = torch.optim.Adam(self.netG.parameters(), lr=opt.lr, betas=(opt.beta1, 0.999))
-            self.optimizer_D = torch.optim.Adam(self.netD.parameters(), lr=opt.lr, betas=(opt.beta1, 0.999))
+            self.optimizer_G = self.create_adam(self.netG, (opt.beta1, 0.999))
+            self.optimizer_D = self.create_adam(self.netD, (opt.beta1, 0.999))
             self.optimizers = [self.optimizer_G, self.optimizer_D]
 
     def set_input(self, batch: dict) -> None:
         a_to_b = self.opt.direction == "AtoB"
-        self.real_A = batch["A" if a_to_b else "B"].to(self.device, non_blocking=True)
-        self.real_B = batch["B" if a_to_b else "A"].to(self.device, non_blocking=True)
+        self.real_A = self.to_device(batch["A" if a_to_b else "B"])
+        self.real_B = self.to_device(batch["B" if a_to_b else "A"])
         self.image_paths = batch["A_paths" if a_to_b else "B_paths"]
 
     def forward(self) -> None:
@@ -64,22 +64,23 @@ class Pix2PixModel(BaseModel):
         if self.opt.gan_mode == "wgangp":
             self.loss_D_GP = gradient_penalty(self.netD, real_pair, fake_pair, self.opt.lambda_gp)
             self.loss_D = self.loss_D + self.loss_D_GP
-        self.loss_D.backward()
+        self.backward(self.loss_D)
 
     def backward_G(self) -> None:
         fake_pair = torch.cat((self.real_A, self.fake_B), 1)
         self.loss_G_GAN = self.criterionGAN(self.netD(fake_pair), True)
         self.loss_G_L1 = self.criterionL1(self.fake_B, self.real_B) * self.opt.lambda_L1
         self.loss_G = self.loss_G_GAN + self.loss_G_L1
-        self.loss_G.backward()
+        self.backward(self.loss_G)
 
     def optimize_parameters(self) -> None:
-        self.forward()
-        self.set_requires_grad(self.netD, True)
-        self.optimizer_D.zero_grad(set_to_none=True)
-        self.backward_D()
-        self.optimizer_D.step()
-        self.set_requires_grad(self.netD, False)  # D is fixed while G learns
-        self.optimizer_G.zero_grad(set_to_none=True)
-        self.backward_G()
-        self.optimizer_G.step()
+        with self.autocast():
+            self.forward()
+            self.set_requires_grad(self.netD, True)
+            self.optimizer_D.zero_grad(set_to_none=True)
+            self.backward_D()
+            self.step(self.optimizer_D)
+            self.set_requires_grad(self.netD, False)  # D is fixed while G learns
+            self.optimizer_G.zero_grad(set_to_none=True)
+            self.backward_G()
+            self.step(self.optimizer_G)

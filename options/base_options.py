@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -18,6 +19,8 @@ import torch
 
 import data
 import models
+from data.base_dataset import BAD_IMAGE_POLICIES
+from models.precision import AMP_MODES
 from util.errors import UserError
 from util.image_io import BIT16_NORMALISATIONS
 
@@ -26,6 +29,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_DATAROOT = data.DEFAULT_DATAROOT
 # Channels of each domain in this project's datasets: A is infrared, B is visible.
 DOMAIN_CHANNELS = {"A": 1, "B": 3}
+_PLAIN_NAME = re.compile(r"[^/\\\x00-\x1f]+")
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -55,6 +59,15 @@ class BaseOptions:
                        help="upstream compatibility: -1 = CPU, 0 = cuda:0 (several ids: use torchrun instead)")
         g.add_argument("--suffix", default="", help="appended to --name, formatted with the options, e.g. {model}_{netG}")
         g.add_argument("--verbose", action="store_true", help="print network architectures and debug messages")
+
+        g = parser.add_argument_group("speed (every model; see scripts/benchmark.py)")
+        g.add_argument("--amp", default="none", choices=AMP_MODES,
+                       help="mixed precision: bf16 autocast (CPU and recent GPUs) or fp16 autocast with loss scaling "
+                            "(CUDA only); weights and optimizer states stay fp32")
+        g.add_argument("--channels_last", action="store_true",
+                       help="channels-last (NHWC) memory layout for networks and inputs, faster convolutions")
+        g.add_argument("--compile", action="store_true",
+                       help="torch.compile the networks (slow first steps while compiling; checkpoints unchanged)")
 
         g = parser.add_argument_group("networks")
         g.add_argument("--input_nc", type=int, default=None,
@@ -95,6 +108,10 @@ class BaseOptions:
         g.add_argument("--bit16_range", type=float, nargs=2, default=[0.0, 65535.0], metavar=("LOW", "HIGH"),
                        help="raw values mapped to 0 and 1 with --bit16_norm fixed")
         g.add_argument("--display_winsize", type=int, default=256, help="image width in HTML pages")
+        g.add_argument("--bad_image", default="error", choices=BAD_IMAGE_POLICIES,
+                       help="an unreadable, truncated, oversized or mismatched image file: stop with a message naming "
+                            "it, or skip: check every item when the dataset is built and leave those out (each is "
+                            "logged, and the count again at the end of every epoch/run)")
 
         g = parser.add_argument_group("checkpoint to load")
         g.add_argument("--epoch", default="latest", help="which checkpoint to load: latest, an epoch number or a tag")
@@ -137,6 +154,8 @@ class BaseOptions:
             opt.name = f"{Path(opt.dataroot).resolve().name}_{opt.model}"
         if opt.suffix:
             opt.name = f"{opt.name}_{opt.suffix.format(**vars(opt))}"
+        if opt.norm == "syncbatch":  # upstream's name: batch norm synchronised across torchrun processes
+            opt.norm, opt.sync_bn = "batch", True
         source, target = ("B", "A") if opt.direction == "BtoA" else ("A", "B")
         if opt.input_nc is None:
             opt.input_nc = DOMAIN_CHANNELS[source]
@@ -158,6 +177,9 @@ class BaseOptions:
             raise UserError(f"--bit16_range LOW HIGH needs LOW < HIGH, got {opt.bit16_range}")
         if not opt.dataroot_is_default and not Path(opt.dataroot).is_dir():
             raise UserError(f"--dataroot {opt.dataroot} does not exist or is not a folder")
+        # These become file and folder names under --checkpoints_dir / --results_dir.
+        for option in ("name", "epoch", "phase"):
+            check_plain_name(option, getattr(opt, option))
 
     @property
     def phase_name(self) -> str:
@@ -181,6 +203,13 @@ class BaseOptions:
             (folder / file_name).write_text(text)
         logger.debug(text)
         return folder / "opt.txt"
+
+
+def check_plain_name(option: str, value: str) -> None:
+    """Refuse an option value that would not stay one folder or file name (``a/b``, ``..``)."""
+    if value in ("", ".", "..") or not _PLAIN_NAME.fullmatch(value):
+        raise UserError(f"--{option} {value!r} must be a plain name (no '/', '\\', '..' or control characters): it "
+                        f"names files and folders inside --checkpoints_dir and --results_dir, which set where they go")
 
 
 def resolve_device(device: str, gpu_ids: str | None = None) -> str:

@@ -5,6 +5,7 @@ import argparse
 
 from options.base_options import BaseOptions
 from util.errors import UserError
+from util.numerics import NAN_POLICIES
 
 
 class TrainOptions(BaseOptions):
@@ -28,6 +29,14 @@ class TrainOptions(BaseOptions):
         g.add_argument("--lr_decay_iters", type=int, default=50, help="step policy: decay by 0.1 every this many epochs")
         g.add_argument("--deterministic", action="store_true",
                        help="use deterministic algorithms (bit-reproducible runs, possibly slower)")
+        g.add_argument("--sync_bn", action="store_true",
+                       help="with torchrun on GPUs: batch-norm statistics over all processes' images (SyncBatchNorm)")
+        g.add_argument("--nan_policy", default="stop", choices=NAN_POLICIES,
+                       help="a NaN/Inf loss or gradient blocks the optimizer step, is logged with the loss's name, "
+                            "then: stop with a message; restore the networks and optimizers of the last checkpoint "
+                            "(kept in memory) and go on; or skip the batch")
+        g.add_argument("--nan_max_faults", type=int, default=10,
+                       help="with restore/skip: stop after this many non-finite steps in one run")
 
         g = parser.add_argument_group("logging and saving")
         g.add_argument("--print_freq", type=int, default=100, help="log losses every this many images")
@@ -68,5 +77,7 @@ class TrainOptions(BaseOptions):
                 raise UserError(f"--{option} must be positive")
         if opt.display_ncols < 0 or opt.display_id < 0:
             raise UserError("--display_id and --display_ncols must be 0 or more")
+        if opt.nan_max_faults < 0:
+            raise UserError(f"--nan_max_faults must be 0 or more, got {opt.nan_max_faults}")
         if not 0 < opt.display_port < 65536:
             raise UserError(f"--display_port must be a port number (1-65535), got {opt.display_port}")

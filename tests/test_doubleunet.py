@@ -143,7 +143,7 @@ def test_doubleunet_generator_output_range_gradients_and_any_size():
     assert net.size_multiple == 16
     x = torch.randn(2, 3, 40, 56) * 3
     padded, size = pad_to_multiple(x, net.size_multiple)
-    output = net.forward_with_mask(padded)
+    output = net(padded, with_mask=True)
     image = crop_to(output.image, size)
     assert image.shape == (2, 1, 40, 56) and output.mask.shape == (2, 1, 48, 64)
     assert image.min() >= -1 and image.max() <= 1  # tanh: the target's range

@@ -189,3 +189,11 @@ def test_tiled_test_equals_whole_image_test(tmp_path, sr_root, monkeypatch):
         expected = read_image(whole / "images" / f"{index:03d}_SR.png").astype(int)
         actual = read_image(tiled / "images" / f"{index:03d}_SR.png").astype(int)
         assert np.abs(expected - actual).max() <= 1  # equal up to 8-bit rounding of float noise
+
+
+@pytest.mark.parametrize("model", ["irsrnet", "irsrgan"])
+def test_sr_models_refuse_paired_visible_infrared_data(tmp_path, aligned_root, model):
+    options = TestOptions().parse(["--model", model, "--dataset_mode", "aligned", "--dataroot", str(aligned_root),
+                                   "--checkpoints_dir", str(tmp_path), *TINY_G])
+    with pytest.raises(UserError, match=f"--model {model} needs --dataset_mode sr"):
+        create_model(options)

@@ -121,7 +121,7 @@ class Encoder2(nn.Module):
 
 
 class DoubleUNet(nn.Module):
-    """Two stacked U-Nets; ``forward`` returns output 2 (the image), ``forward_with_mask``
+    """Two stacked U-Nets; ``forward`` returns output 2 (the image), and with ``with_mask``
     also output 1. Inputs need sides divisible by ``size_multiple`` (16)."""
 
     size_multiple = 16
@@ -164,7 +164,9 @@ class DoubleUNet(nn.Module):
             nn.init.zeros_(self.output2.weight)
             nn.init.zeros_(self.output2.bias)
 
-    def forward_with_mask(self, x: torch.Tensor) -> DoubleUNetOutput:
+    def forward(self, x: torch.Tensor, with_mask: bool = False) -> torch.Tensor | DoubleUNetOutput:
+        """Output 2 (the image), or with ``with_mask`` the image and output 1 (the mask).
+        One ``forward`` for both, so DDP and torch.compile wrappers see every call."""
         features1 = self.encoder1(x)
         skips1 = features1[3::-1]
         y = self.decoder1(self.dropout(self.aspp1(features1[4])), [(skip,) for skip in skips1])
@@ -175,8 +177,5 @@ class DoubleUNet(nn.Module):
         head = self.output2(self.sharpen(y))
         output_nc = head.shape[1]
         image = add_before_tanh(x[:, :output_nc], head) if self.config.residual_output else torch.tanh(head)
-        return DoubleUNetOutput(image, mask)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_with_mask(x).image
+        return DoubleUNetOutput(image, mask) if with_mask else image
 
