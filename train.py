@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gc
 import logging
 import math
 import random
@@ -225,17 +226,8 @@ class Trainer:
             self.save_checkpoint(str(epoch), progress)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    opt = TrainOptions().parse(argv, save=distributed.environment_rank() == 0)
-    distributed.init_from_environment(opt)  # under torchrun: join the other processes
-    if distributed.is_main_process():
-        setup_logging(Path(opt.checkpoints_dir) / opt.name / "train.log", opt.verbose)
-    else:  # the other processes only report problems
-        setup_logging(verbose=False)
-        logging.getLogger().setLevel(logging.WARNING)
-    logger.info("experiment %s on %s (device %s, %d process%s)", opt.name, opt.dataroot, opt.device,
-                distributed.world_size(), "" if distributed.world_size() == 1 else "es")
-    seed_everything(opt.seed, opt.deterministic)
+def run_training(opt: argparse.Namespace) -> None:
+    """Build the trainer and run it, resuming first with ``--continue_train``."""
     trainer = Trainer(opt)
     try:
         if opt.continue_train:
@@ -246,6 +238,25 @@ def main(argv: Sequence[str] | None = None) -> None:
     finally:
         if trainer.visualizer is not None:
             trainer.visualizer.close()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    opt = TrainOptions().parse(argv, save=distributed.environment_rank() == 0)
+    distributed.init_from_environment(opt)  # under torchrun: join the other processes
+    try:
+        if distributed.is_main_process():
+            setup_logging(Path(opt.checkpoints_dir) / opt.name / "train.log", opt.verbose)
+        else:  # the other processes only report problems
+            setup_logging(verbose=False)
+            logging.getLogger().setLevel(logging.WARNING)
+        logger.info("experiment %s on %s (device %s, %d process%s)", opt.name, opt.dataroot, opt.device,
+                    distributed.world_size(), "" if distributed.world_size() == 1 else "es")
+        seed_everything(opt.seed, opt.deterministic)
+        run_training(opt)
+    finally:
+        # The process group goes after the DDP-wrapped networks (and the reference cycles that hold
+        # them): destroying it while DDP still uses it aborted a process now and then at exit.
+        gc.collect()
         distributed.cleanup()
 
 
