@@ -41,6 +41,10 @@ class IrsrnetModel(BaseModel):
                        help="trunk width (ESRGAN's nf); the same option as --ngf, default 64")
         g.add_argument("--nb", type=int, default=23, help="number of CRDB/RRDB blocks")
         g.add_argument("--gc", type=int, default=32, help="growth channels of the dense blocks")
+        g.add_argument("--sr_residual", default="bicubic", choices=["bicubic", "none"],
+                       help="new runs: the generator predicts the residual over bicubic upsampling (starts at "
+                            "bicubic quality; recorded in its weights, so test.py needs no flag) or the whole image "
+                            "(ESRGAN/IRSRGAN's plain form, which imported weights use)")
         g.add_argument("--tile", type=int, default=0,
                        help="inference (validation, test.py): super-resolve in tiles of this many LR pixels "
                             "per side to bound memory; 0 = whole image")
@@ -75,8 +79,8 @@ class IrsrnetModel(BaseModel):
         self.loss_names = ["G_L1"]
         self.visual_names = ["LR", "SR", "HR"]
         self.model_names = ["G"]
-        self.netG = define_sr_G(opt.input_nc, opt.output_nc, opt.ngf, opt.nb, opt.gc, opt.scale,
-                                opt.netG).to(self.device)
+        self.netG = define_sr_G(opt.input_nc, opt.output_nc, opt.ngf, opt.nb, opt.gc, opt.scale, opt.netG,
+                                bicubic_residual=opt.sr_residual == "bicubic").to(self.device)
         self.ema: ModelEMA | None = None
         if not self.is_train:
             return

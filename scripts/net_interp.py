@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywher
 import torch  # noqa: E402
 
 import test as test_script  # noqa: E402
+from models.networks.sr_common import CONVENTION_BUFFERS  # noqa: E402
 from models.networks.sr_weight_mapping import read_generator_state  # noqa: E402
 from util.checkpoint import atomic_save  # noqa: E402
 from util.errors import UserError, run_cli  # noqa: E402
@@ -46,6 +47,9 @@ def interpolate(psnr: dict[str, torch.Tensor], gan: dict[str, torch.Tensor], wei
     blended = {}
     for key, a in psnr.items():
         b = gan[key]
+        if key in CONVENTION_BUFFERS and not torch.equal(a, b):  # a blend of two meanings means neither
+            raise UserError(f"the PSNR and GAN generators were trained with different {key} ({a.tolist()} and "
+                            f"{b.tolist()}); blend generators of one run (the GAN stage starts from the PSNR one)")
         if a.shape != b.shape:
             raise UserError(f"{key} has shape {tuple(a.shape)} in the PSNR generator and {tuple(b.shape)} in the "
                             f"GAN generator; they must be the same architecture")

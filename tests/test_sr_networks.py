@@ -190,13 +190,18 @@ def test_irsrgan_release_layout_has_748_keys_and_maps_onto_crdbnet(tmp_path):
     assert all(mapped[key].shape == value.shape for key, value in expected.items())
 
 
+def on_project_range(reference, x: torch.Tensor) -> torch.Tensor:
+    """What a [0, 1]-trained reference network gives for the project's [-1, 1] image ``x``."""
+    return reference((x + 1) / 2) * 2 - 1
+
+
 def test_irsrgan_checkpoint_reproduces_its_generator(tmp_path):
     sd = random_weights(irsrgan_keys(3, 3, nf=8, nb=2, gc=4))
     # The seed's training checkpoint: state_dict plus an AveragedModel "EMA" with module. keys.
     ema = {f"module.{key}": value + 1 for key, value in sd.items()} | {"n_averaged": torch.tensor(5)}
     torch.save({"epoch": 3, "best_psnr": 30.0, "state_dict": sd, "ema_state_dict": ema}, tmp_path / "g.pth.tar")
     x = torch.rand(1, 3, 7, 9) * 2 - 1
-    expected = reference_irsrgan(sd, x, nb=2)
+    expected = on_project_range(lambda image: reference_irsrgan(sd, image, nb=2), x)
 
     colour = define_sr_G(3, 3, 8, 2, 4, 4, "crdb")
     assert load_generator_weights(colour, tmp_path / "g.pth.tar") == "irsrgan"
@@ -208,8 +213,9 @@ def test_irsrgan_checkpoint_reproduces_its_generator(tmp_path):
     load_generator_weights(grey, tmp_path / "g.pth.tar")
     g = x[:, :1]
     with torch.no_grad():
-        torch.testing.assert_close(grey(g), luma(reference_irsrgan(sd, g.expand(-1, 3, -1, -1), nb=2)),
-                                   atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(
+            grey(g), on_project_range(lambda image: luma(reference_irsrgan(sd, image.expand(-1, 3, -1, -1), nb=2)), g),
+            atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("scale", [4, 2])
@@ -222,14 +228,18 @@ def test_basicsr_checkpoint_reproduces_rrdbnet(tmp_path, scale):
     net = define_sr_G(3, 3, 8, 2, 4, scale, "rrdb")
     assert load_generator_weights(net, tmp_path / "net_g.pth") == "ours"
     with torch.no_grad():  # params_ema is preferred, as Real-ESRGAN's inference does
-        torch.testing.assert_close(net(x), reference_basicsr(params_ema, x, 2, scale), atol=1e-5, rtol=1e-5)
+        expected = on_project_range(lambda image: reference_basicsr(params_ema, image, 2, scale), x)
+        torch.testing.assert_close(net(x), expected,
+                                   atol=1e-5, rtol=1e-5)
 
     grey = define_sr_G(1, 1, 8, 2, 4, scale, "rrdb")
     load_generator_weights(grey, tmp_path / "net_g.pth")
     g = x[:, :1]
     with torch.no_grad():
-        torch.testing.assert_close(grey(g), luma(reference_basicsr(params_ema, g.expand(-1, 3, -1, -1), 2, scale)),
-                                   atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(
+            grey(g), on_project_range(
+                lambda image: luma(reference_basicsr(params_ema, image.expand(-1, 3, -1, -1), 2, scale)), g),
+            atol=1e-5, rtol=1e-5)
 
     torch.save({"params": params}, tmp_path / "params_only.pth")
     read, _ = read_generator_state(tmp_path / "params_only.pth")
@@ -242,6 +252,7 @@ def test_original_esrgan_names_load(tmp_path):
     net = define_sr_G(3, 3, 8, 1, 4, 4, "rrdb")
     assert load_generator_weights(net, tmp_path / "RRDB_ESRGAN_x4.pth") == "esrgan"
     assert all(torch.equal(net.state_dict()[key], value) for key, value in sd.items())
+    assert net.value_range.tolist() == [0.0, 1.0] and net.bicubic_residual.item() == 0.0
 
 
 def test_wrong_checkpoints_fail_clearly(tmp_path):

@@ -56,12 +56,14 @@ def define_G(
     return initialise(net, init_type, init_gain)
 
 
-def define_sr_G(input_nc: int, output_nc: int, nf: int, nb: int, gc: int, scale: int, netG: str) -> nn.Module:
+def define_sr_G(input_nc: int, output_nc: int, nf: int, nb: int, gc: int, scale: int, netG: str,
+                bicubic_residual: bool = False) -> nn.Module:
     """Build a super-resolution generator (``--netG crdb|rrdb``). Like ``define_G``'s
-    networks it exposes ``size_multiple``, and also ``scale``."""
+    networks it exposes ``size_multiple``, and also ``scale``; ``bicubic_residual``: predict
+    the residual over bicubic upsampling (``--sr_residual bicubic``)."""
     if netG not in SR_GENERATORS:
         raise UserError(f"unknown --netG {netG!r} for super-resolution; available: {', '.join(SR_GENERATORS)}")
-    return SR_GENERATORS[netG](input_nc, output_nc, nf, nb, gc, scale)
+    return SR_GENERATORS[netG](input_nc, output_nc, nf, nb, gc, scale, bicubic_residual)
 
 
 def initialise(net: nn.Module, init_type: str = "normal", init_gain: float = 0.02) -> nn.Module:

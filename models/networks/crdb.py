@@ -44,6 +44,7 @@ class CRDBNet(RRDBStyleGenerator):
     Keys: BasicSR's names plus ``body.{i}.fuse`` for the 1x1 convs."""
 
     def __init__(
-        self, in_nc: int = 1, out_nc: int = 1, nf: int = 64, nb: int = 23, gc: int = 32, scale: int = 4
+        self, in_nc: int = 1, out_nc: int = 1, nf: int = 64, nb: int = 23, gc: int = 32, scale: int = 4,
+        bicubic_residual: bool = False,
     ) -> None:
-        super().__init__(in_nc, out_nc, nf, nb, scale, lambda: CRDB(nf, gc))
+        super().__init__(in_nc, out_nc, nf, nb, scale, lambda: CRDB(nf, gc), bicubic_residual)

@@ -24,6 +24,7 @@ class RRDBNet(RRDBStyleGenerator):
     """BasicSR's ``RRDBNet`` with the same state-dict keys (nf=64, nb=23, gc=32: 16.7 M parameters)."""
 
     def __init__(
-        self, in_nc: int = 1, out_nc: int = 1, nf: int = 64, nb: int = 23, gc: int = 32, scale: int = 4
+        self, in_nc: int = 1, out_nc: int = 1, nf: int = 64, nb: int = 23, gc: int = 32, scale: int = 4,
+        bicubic_residual: bool = False,
     ) -> None:
-        super().__init__(in_nc, out_nc, nf, nb, scale, lambda: RRDB(nf, gc))
+        super().__init__(in_nc, out_nc, nf, nb, scale, lambda: RRDB(nf, gc), bicubic_residual)

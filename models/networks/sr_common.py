@@ -5,10 +5,23 @@ upsampling convs -> conv_hr -> conv_last``; they differ only in the block. Modul
 follow BasicSR's ``RRDBNet`` (``conv_first``, ``body.{i}.rdb{j}.conv{k}``, ``conv_body``,
 ``conv_up{n}``, ``conv_hr``, ``conv_last``), so BasicSR checkpoints load without renaming.
 The output is linear (no tanh): images live in [-1, 1] and are clamped only when saved.
+
+Two conventions are recorded with the weights as state-dict buffers, so every file that holds
+them (checkpoints, EMA, blends of ``net_interp.py``) keeps its meaning:
+
+* ``value_range``: the pixel range the weights were trained on. The project feeds [-1, 1];
+  ESRGAN, BasicSR/Real-ESRGAN and IRSRGAN trained on [0, 1], and their files are loaded with
+  (0, 1), so the network sees what it was trained on and its output is mapped back.
+* ``bicubic_residual``: 1 when the network predicts the residual over bicubic upsampling of
+  its input (VDSR's global residual learning), 0 for ESRGAN's plain mapping. The residual
+  form starts at bicubic quality instead of at noise, which is what makes a CPU-sized budget
+  of a few thousand steps beat bicubic (docs: the SR recipe).
+
+Files written before these buffers existed load as (-1, 1) and 0: what they were trained as.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 import torch.nn as nn
@@ -18,6 +31,15 @@ import torch.nn.functional as F
 RESIDUAL_SCALE = 0.2
 SUPPORTED_SCALES = (2, 3, 4)
 _NEGATIVE_SLOPE = 0.2
+# The recorded conventions (see the module docstring) and their values for files without them.
+CONVENTION_BUFFERS = ("value_range", "bicubic_residual")
+PROJECT_RANGE = (-1.0, 1.0)
+FOREIGN_RANGE = (0.0, 1.0)  # ESRGAN, BasicSR/Real-ESRGAN, IRSRGAN
+
+
+def legacy_conventions(value_range: tuple[float, float] = PROJECT_RANGE) -> dict[str, torch.Tensor]:
+    """The convention buffers of a file that predates them: plain mapping on ``value_range``."""
+    return {"value_range": torch.tensor(value_range), "bicubic_residual": torch.tensor(0.0)}
 
 
 def lrelu(x: torch.Tensor) -> torch.Tensor:
@@ -67,9 +89,12 @@ class RRDBStyleGenerator(nn.Module):
     """
 
     def __init__(
-        self, in_nc: int, out_nc: int, nf: int, nb: int, scale: int, make_block: Callable[[], nn.Module]
+        self, in_nc: int, out_nc: int, nf: int, nb: int, scale: int, make_block: Callable[[], nn.Module],
+        bicubic_residual: bool = False,
     ) -> None:
         super().__init__()
+        self.register_buffer("value_range", torch.tensor(PROJECT_RANGE))
+        self.register_buffer("bicubic_residual", torch.tensor(1.0 if bicubic_residual else 0.0))
         factors = upsampling_factors(scale)
         self.scale = scale
         self.unshuffle = 2 if scale == 2 else 1
@@ -83,12 +108,26 @@ class RRDBStyleGenerator(nn.Module):
         self.conv_hr = nn.Conv2d(nf, nf, 3, padding=1)
         self.conv_last = nn.Conv2d(nf, out_nc, 3, padding=1)
 
+        if bicubic_residual:
+            # The residual head starts near zero, so the untrained network is bicubic upsampling.
+            init_residual_branch([self.conv_last])
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.unshuffle > 1:
-            x = F.pixel_unshuffle(x, self.unshuffle)
-        features = self.conv_first(x)
+        # Branch-free arithmetic on the buffers, so tracing, export and compile see one graph.
+        low, high = self.value_range[0], self.value_range[1]
+        x = (x + 1.0) * (0.5 * (high - low)) + low  # [-1, 1] -> the weights' range
+        features = self.conv_first(F.pixel_unshuffle(x, self.unshuffle) if self.unshuffle > 1 else x)
         features = features + self.conv_body(self.body(features))  # long skip over the whole trunk
         for stage, factor in enumerate(self.up_factors, start=1):
             upsampled = F.interpolate(features, scale_factor=factor, mode="nearest")
             features = lrelu(getattr(self, f"conv_up{stage}")(upsampled))
-        return self.conv_last(lrelu(self.conv_hr(features)))
+        out = self.conv_last(lrelu(self.conv_hr(features)))
+        out = out + self.bicubic_residual * F.interpolate(x, scale_factor=self.scale, mode="bicubic",
+                                                          align_corners=False)
+        return (out - low) * (2.0 / (high - low)) - 1.0  # back to [-1, 1]
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+        # A file without the convention buffers predates them: it was trained as legacy_conventions() says.
+        for name, value in legacy_conventions().items():
+            state_dict.setdefault(prefix + name, value)
+        super()._load_from_state_dict(state_dict, prefix, *args)

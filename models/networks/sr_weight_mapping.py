@@ -14,6 +14,11 @@ Our generators use BasicSR's ``RRDBNet`` names (``conv_first``, ``body.{i}.rdb{j
 * the original ESRGAN repository: ``RRDB_trunk.{i}.RDB{j}.conv{k}``, ``trunk_conv``,
   ``upconv1/2``, ``HRconv``.
 
+Files of other projects were trained on [0, 1] images (this project feeds [-1, 1]): they are
+read with the ``value_range`` buffer (0, 1) added, so the generator maps its input and output
+(``models/networks/sr_common.py``); saving the network and ``net_interp.py`` keep the buffer.
+Our own files carry their buffers (files from before them: (-1, 1), no bicubic residual).
+
 A 3-channel checkpoint loads into a 1-channel generator (and the reverse) exactly as the
 project converts images: a grey input is the colour image's BT.601 luma, a grey input given to
 a colour network is the same value in all three channels; see :func:`adapt_channels`.
@@ -27,6 +32,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+from models.networks.sr_common import FOREIGN_RANGE, PROJECT_RANGE, legacy_conventions
 from util.checkpoint import _strip_wrapper_prefixes, safe_load
 from util.errors import UserError
 
@@ -95,10 +101,14 @@ def to_our_keys(state_dict: Mapping[str, torch.Tensor], layout: str) -> dict[str
 
 
 def read_generator_state(path: str | Path, prefer_ema: bool = True) -> tuple[dict[str, torch.Tensor], str]:
-    """A generator checkpoint of any recognised layout, with our keys, and the layout's name."""
-    state_dict = extract_state_dict(safe_load(path), path, prefer_ema)
+    """A generator checkpoint of any recognised layout, with our keys and its recorded conventions
+    (value range, bicubic residual), and the layout's name."""
+    loaded = safe_load(path)
+    state_dict = extract_state_dict(loaded, path, prefer_ema)
     layout = detect_layout(state_dict, path)
-    return to_our_keys(state_dict, layout), layout
+    basicsr = isinstance(loaded, Mapping) and ("params" in loaded or "params_ema" in loaded)
+    trained_range = FOREIGN_RANGE if basicsr or layout != "ours" else PROJECT_RANGE
+    return {**legacy_conventions(trained_range), **to_our_keys(state_dict, layout)}, layout
 
 
 def adapt_channels(
