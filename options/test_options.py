@@ -5,7 +5,7 @@ import argparse
 import sys
 
 from options.base_options import BaseOptions
-from util.evaluation import DEFAULT_METRICS, METRIC_CHOICES, parse_metric_names
+from util.evaluation import DEFAULT_METRICS, METRIC_CHOICES, Y_METRICS_HELP, parse_metric_names
 
 
 class TestOptions(BaseOptions):
@@ -23,11 +23,14 @@ class TestOptions(BaseOptions):
         g.add_argument("--aspect_ratio", type=float, default=1.0, help="width/height stretch of saved images")
         g.add_argument("--save_16bit", action="store_true",
                        help="save images as 16-bit PNG (metrics then see 16-bit values, still on the 0..255 scale)")
+        g.add_argument("--onnx", default=None,
+                       help="run this ONNX file (scripts/export.py) instead of the checkpoint's networks; results go "
+                            "to <phase>_onnx_<file name>")
 
         g = parser.add_argument_group("metrics (when references exist)")
         g.add_argument("--metrics", default=",".join(DEFAULT_METRICS),
                        help=f"comma-separated, from {','.join(METRIC_CHOICES)}; the LPIPS ones need VGG16 weights "
-                            f"(--lpips_weights)")
+                            f"(--lpips_weights); " + Y_METRICS_HELP)
         g.add_argument("--lpips_weights", default="torchvision",
                        help="VGG16 ImageNet weights for LPIPS: a local vgg16-397923af.pth, 'torchvision' (its cache "
                             "or download) or 'random' (smoke tests only)")

@@ -27,6 +27,7 @@ from util.errors import UserError, run_cli  # noqa: E402
 from util.evaluation import (  # noqa: E402
     DEFAULT_METRICS,
     METRIC_CHOICES,
+    Y_METRICS_HELP,
     ImageEvaluator,
     MetricTable,
     ResultPair,
@@ -41,7 +42,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("results_dir", help="a test.py results folder (holding images/) or a folder of images")
     parser.add_argument("--metrics", default=",".join(DEFAULT_METRICS),
-                        help=f"comma-separated, from {','.join(METRIC_CHOICES)}")
+                        help=f"comma-separated, from {','.join(METRIC_CHOICES)}" + Y_METRICS_HELP)
     parser.add_argument("--output_visual", help="visual name of the model output (default: manifest, fake_B, SR)")
     parser.add_argument("--target_visual", help="visual name of the reference (default: manifest, real_B, HR)")
     parser.add_argument("--crop_border", type=int, default=None,

@@ -263,3 +263,29 @@ def test_metric_table_report_with_infinite_psnr(tmp_path):
     assert "| identical | inf ± nan | 0.00000 ± 0.00000 |" in markdown
     assert json.loads((tmp_path / "metrics.json").read_text())["psnr"] == {"mean": "inf", "std": "nan"}
     assert not (tmp_path / "ssim_boxplot.png").exists()
+
+
+def basicsr_y(image: np.ndarray) -> np.ndarray:
+    """Independent reference: MATLAB's rgb2ycbcr Y of an 8-bit grey (H x W) or RGB (H x W x 3) image, 0..255."""
+    rgb = np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image
+    return 16.0 + rgb.astype(np.float64) @ np.array([65.481, 128.553, 24.966]) / 255.0
+
+
+@pytest.mark.parametrize("colour", [False, True])
+def test_y_channel_metrics_follow_the_sr_papers_convention(tmp_path, colour):
+    rng = np.random.default_rng(5)
+    shape = (32, 36, 3) if colour else (32, 36)
+    target = rng.integers(0, 256, shape).astype(np.uint8)
+    output = np.clip(target + rng.normal(0, 10, shape).round(), 0, 255).astype(np.uint8)
+    write_image(tmp_path / "res" / "images" / "im_SR.png", output)
+    write_image(tmp_path / "res" / "images" / "im_HR.png", target)
+    run_script("scripts/evaluate.py", str(tmp_path / "res"), "--metrics", "psnr,psnr_y,ssim_y", "--crop_border", "4",
+               cwd=tmp_path)
+
+    row = read_csv(tmp_path / "res" / "metrics.csv")[0]
+    y_out, y_ref = basicsr_y(output)[4:-4, 4:-4], basicsr_y(target)[4:-4, 4:-4]
+    assert float(row["psnr_y"]) == pytest.approx(peak_signal_noise_ratio(y_ref, y_out, data_range=255), abs=1e-6)
+    assert float(row["ssim_y"]) == pytest.approx(structural_similarity(
+        y_out, y_ref, data_range=255, gaussian_weights=True, sigma=1.5, use_sample_covariance=False), abs=1e-6)
+    if not colour:  # Y of grey is 16 + 219 g / 255: the same error on a 219/255 scale
+        assert float(row["psnr_y"]) - float(row["psnr"]) == pytest.approx(20 * np.log10(255 / 219), abs=1e-6)

@@ -28,8 +28,10 @@ from util.errors import UserError
 from util.image_io import read_image
 from util.lpips_metrics import LPIPSMetric, lpips_i, lpips_i_ref
 
-METRIC_CHOICES = ("psnr", "ssim", "rmse", "lpips", "lpips_i", "lpips_i_ref")
+METRIC_CHOICES = ("psnr", "ssim", "rmse", "psnr_y", "ssim_y", "lpips", "lpips_i", "lpips_i_ref")
 DEFAULT_METRICS = ("psnr", "ssim", "rmse")
+Y_METRICS_HELP = ("psnr_y/ssim_y: the SR papers' convention (BasicSR, IRSRGAN), on the BT.601 luma Y in [16, 235], "
+                  "grey as 16 + 219 g / 255; SR models crop --scale border pixels")
 _LPIPS_METRICS = ("lpips", "lpips_i", "lpips_i_ref")
 SCALE = 255.0  # every metric sees images on the 0..255 scale, whatever their bit depth
 
@@ -137,15 +139,26 @@ class MetricTable:
     def __len__(self) -> int:
         return len(self.rows)
 
+    def unscored(self) -> list[str]:
+        """Images with a NaN metric (e.g. a non-finite output): left out of every mean, and named."""
+        return [str(row["image"]) for row in self.rows if any(math.isnan(float(row[name])) for name in self.names)]
+
     def summary(self) -> dict[str, tuple[float, float]]:
-        return metrics.summarize({name: torch.tensor([float(row[name]) for row in self.rows], dtype=torch.float64)
+        unscored = set(self.unscored())
+        scored = [row for row in self.rows if row["image"] not in unscored] or [{name: math.nan for name in self.names}]
+        return metrics.summarize({name: torch.tensor([float(row[name]) for row in scored], dtype=torch.float64)
                                   for name in self.names})
 
     def means(self) -> dict[str, float]:
         return {name: mean for name, (mean, _std) in self.summary().items()}
 
     def markdown(self, label: str) -> str:
-        return metrics.format_markdown_table({label: self.summary()})
+        table = metrics.format_markdown_table({label: self.summary()})
+        unscored = self.unscored()
+        if unscored:
+            table += (f"\n{len(unscored)} of {len(self.rows)} images could not be scored (a metric is NaN) and are "
+                      f"left out of the means: {', '.join(unscored)}\n")
+        return table
 
     def write_csv(self, path: str | Path) -> None:
         path = Path(path)

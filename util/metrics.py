@@ -8,6 +8,11 @@ Every metric takes ``pred`` and ``target`` shaped (N, C, H, W), (C, H, W) or (H,
 device, and returns one float64 value per image, shape (N,). The results equal
 scikit-image's ``peak_signal_noise_ratio`` and ``structural_similarity`` (see :func:`ssim`
 for the two window conventions); computation is done in float64.
+
+``psnr_y`` and ``ssim_y`` are the super-resolution papers' convention (BasicSR, ESRGAN,
+IRSRGAN): PSNR and SSIM of the BT.601 luma Y in [16, 235] (MATLAB's ``rgb2ycbcr``); a grey
+image is the grey value in all three channels, so its Y is 16 + 219 g / 255. Y compresses the
+range by 219/255, so ``psnr_y`` is about 1.32 dB above ``psnr`` on grey images.
 """
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ __all__ = [
     "rmse",
     "ssim",
     "rgb_to_y",
+    "luma_y",
     "compute_metrics",
     "summarize",
     "format_markdown_table",
@@ -36,8 +42,9 @@ _Y_WEIGHTS = (65.481, 128.553, 24.966)
 _UNIFORM_WINDOW_SIZE = 7  # scikit-image's default window
 _GAUSSIAN_TRUNCATE = 3.5  # scikit-image's truncation: sigma 1.5 gives an 11-tap window
 
-METRIC_NAMES = ("psnr", "ssim", "rmse")
-_PRECISION = {"psnr": 3, "ssim": 5, "rmse": 5}
+METRIC_NAMES = ("psnr", "ssim", "rmse", "psnr_y", "ssim_y")
+_Y_METRICS = {"psnr_y": "psnr", "ssim_y": "ssim"}  # computed like their plain twin, on luma_y
+_PRECISION = {"psnr": 3, "ssim": 5, "rmse": 5, "psnr_y": 3, "ssim_y": 5}
 _DEFAULT_PRECISION = 4
 
 
@@ -69,6 +76,15 @@ def rgb_to_y(img: torch.Tensor, data_range: float) -> torch.Tensor:
     weights = torch.tensor(_Y_WEIGHTS, dtype=img.dtype, device=img.device).view(3, 1, 1)
     luma = (img * weights).sum(dim=-3, keepdim=True) / 255.0
     return luma + _Y_OFFSET / 255.0 * data_range
+
+
+def luma_y(img: torch.Tensor, data_range: float) -> torch.Tensor:
+    """BT.601 luma Y in [16, 235] / 255 of grey (1-channel, as if copied to RGB) or RGB images
+    (channel dimension -3) on the input's ``data_range``."""
+    if img.dim() >= 3 and img.shape[-3] == 1:
+        _check_data_range(data_range)
+        return img * (sum(_Y_WEIGHTS) / 255.0) + _Y_OFFSET / 255.0 * data_range
+    return rgb_to_y(img, data_range)
 
 
 def _prepare(
@@ -211,6 +227,24 @@ def compute_metrics(
     if unknown:
         raise ValueError(f"unknown metric(s) {unknown}; choose from {list(METRIC_NAMES)}")
     _check_data_range(data_range)
+    plain = [name for name in names if name not in _Y_METRICS]
+    on_luma = [_Y_METRICS[name] for name in names if name in _Y_METRICS]
+    values = _plain_metrics(pred, target, data_range, plain, crop_border, y_channel, window, window_size, sigma)
+    if on_luma:
+        _check_image(pred, "pred")
+        _check_image(target, "target")
+        luma = _plain_metrics(luma_y(pred.double(), data_range), luma_y(target.double(), data_range), data_range,
+                              on_luma, crop_border, False, window, window_size, sigma)
+        values.update({f"{name}_y": value for name, value in luma.items()})
+    return {name: values[name] for name in names}
+
+
+def _plain_metrics(
+    pred: torch.Tensor, target: torch.Tensor, data_range: float, names: Sequence[str], crop_border: int,
+    y_channel: bool, window: str, window_size: int | None, sigma: float,
+) -> dict[str, torch.Tensor]:
+    if not names:
+        return {}
     ssim_window = _ssim_window(window, window_size, sigma) if "ssim" in names else None
     mse, ssim_values = _statistics(*_prepare(pred, target, data_range, crop_border, y_channel), data_range, ssim_window)
     computed = {"psnr": lambda: _psnr_from_mse(mse, data_range), "ssim": lambda: ssim_values, "rmse": mse.sqrt}
