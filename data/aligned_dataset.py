@@ -16,7 +16,7 @@ import numpy as np
 
 from data.base_dataset import BaseDataset, SampleKey, to_model_range, to_tensor
 from data.dataset_check import check_files_quickly
-from data.image_folder import find_images
+from data.image_folder import find_images, find_subfolder, images_by_key
 from data.paired_transforms import sample_transform
 from util.errors import BadImageError, UserError
 from util.image_io import read_image
@@ -31,9 +31,21 @@ def domain_channels(opt: argparse.Namespace) -> tuple[int, int]:
 
 
 def _folder_pair(root: Path, phase: str) -> tuple[Path, Path] | None:
-    for folder_a, folder_b in ((root / phase / "A", root / phase / "B"), (root / "A" / phase, root / "B" / phase)):
-        if folder_a.is_dir() and folder_b.is_dir():
-            return folder_a, folder_b
+    """The A and B folders of split ``phase``, or None for side-by-side files.
+
+    A folder named A or B (any case) means the folders layout: reading ``train/A/`` as
+    side-by-side images because ``train/B/`` is missing or misnamed would silently cut every
+    infrared image in half, so a missing partner folder is an error naming it.
+    """
+    for parent, below in ((root / phase, ""), (root, phase)):
+        folders = {side: (find_subfolder(parent, side) or parent / side) / below for side in ("A", "B")}
+        missing = [folder for folder in folders.values() if not folder.is_dir()]
+        if len(missing) == 2:
+            continue
+        if missing:
+            raise UserError(f"{missing[0]} does not exist, but its partner folder of the A/B folders layout does; "
+                            f"add it (or fix its name), or use --aligned_layout ab for side-by-side images")
+        return folders["A"], folders["B"]
     return None
 
 
@@ -74,7 +86,8 @@ class AlignedDataset(BaseDataset):
 
     def _match_folders(self, folder_a: Path, folder_b: Path) -> list[tuple[Path, Path]]:
         def by_stem(folder: Path) -> dict[Path, Path]:
-            return {path.relative_to(folder).with_suffix(""): path for path in find_images(folder)}
+            return images_by_key(folder, lambda path: path.relative_to(folder).with_suffix(""),
+                                 " once extensions are removed")
 
         images_a, images_b = by_stem(folder_a), by_stem(folder_b)
         self.unpaired(folder_a, [images_a[key] for key in sorted(set(images_a) - set(images_b))],

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import math
+import multiprocessing
 import signal
 from typing import Iterator
 
@@ -64,6 +66,23 @@ def _init_worker(_worker_id: int) -> None:
     # They still end with the main process.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def _kill_loader_workers() -> None:
+    # At exit multiprocessing ends daemonic children (the loader workers) with SIGTERM and waits
+    # for them; workers ignore SIGTERM (above), so when an error leaves a loader iterator alive
+    # that wait never ends. Killing them first lets the process exit at once: they only read data.
+    # PyTorch's SIGCHLD handler would report the first killed worker as an error mid-loop.
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    workers = [child for child in multiprocessing.active_children() if child.daemon]
+    for worker in workers:
+        worker.kill()
+    for worker in workers:
+        worker.join(timeout=5)
+
+
+# atexit runs handlers last-registered first: this one runs before multiprocessing's own.
+atexit.register(_kill_loader_workers)
 
 
 def create_train_loader(dataset: BaseDataset, opt: argparse.Namespace) -> tuple[DataLoader, EpochSampler]:

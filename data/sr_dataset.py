@@ -37,7 +37,7 @@ from data.base_dataset import BaseDataset, SampleKey, to_model_range, to_tensor
 from data.dataset_check import check_files_quickly
 from data.degradations import (PRESETS, RESIZE_MODES, ParameterSpec, check_parameters, downsample,
                                parameter_table, quantize, replace_parameters)
-from data.image_folder import find_images
+from data.image_folder import find_images, find_subfolder, images_by_key
 from util.errors import BadImageError, UserError
 from util.image_io import convert_channels, read_image, to_unit_range
 
@@ -68,17 +68,10 @@ def dihedral(image: np.ndarray, mode: int) -> np.ndarray:
     return np.ascontiguousarray(image[:, ::-1] if mode >= 4 else image)
 
 
-def _subfolder(parent: Path, name: str) -> Path | None:
-    """``parent/name`` matched case-insensitively, or None."""
-    if not parent.is_dir():
-        return None
-    return next((child for child in sorted(parent.iterdir()) if child.is_dir() and child.name.lower() == name), None)
-
-
 def _lr_folder(split: Path, scale: int) -> Path | None:
     """``LR/x<scale>``, ``LR_x<scale>`` or ``LR`` under the split folder."""
-    lr = _subfolder(split, "lr")
-    candidates = [_subfolder(lr, f"x{scale}") if lr else None, _subfolder(split, f"lr_x{scale}"), lr]
+    lr = find_subfolder(split, "lr")
+    candidates = [find_subfolder(lr, f"x{scale}") if lr else None, find_subfolder(split, f"lr_x{scale}"), lr]
     folder = next((candidate for candidate in candidates if candidate is not None), None)
     if folder is not None and folder == lr:
         other_scales = sorted(child.name for child in lr.iterdir()
@@ -100,7 +93,7 @@ class SrLayout:
 
 def detect_layout(split: Path, sr_input: str, scale: int) -> SrLayout:
     """Resolve ``--sr_input`` for the split folder ``split`` (see the module notes)."""
-    hr = _subfolder(split, "hr")
+    hr = find_subfolder(split, "hr")
     if sr_input == "hr":
         return SrLayout("hr", hr or split, None)
     lr = _lr_folder(split, scale)
@@ -125,14 +118,8 @@ def pair_images(hr_folder: Path, lr_folder: Path,
     """``(HR, LR)`` paths matched by relative folder and name, then the HR and the LR images
     without a partner."""
     def by_key(folder: Path) -> dict[tuple[Path, str], Path]:
-        images: dict[tuple[Path, str], Path] = {}
-        for path in find_images(folder):
-            key = _pairing_key(folder, path, scale)
-            if key in images:
-                raise UserError(f"{images[key]} and {path} have the same name once scale/LR/HR suffixes are "
-                                f"removed, so their partner is ambiguous; rename one of them")
-            images[key] = path
-        return images
+        return images_by_key(folder, lambda path: _pairing_key(folder, path, scale),
+                             " once extensions and scale/LR/HR suffixes are removed")
 
     hr_images, lr_images = by_key(hr_folder), by_key(lr_folder)
     return ([(hr_images[key], lr_images[key]) for key in sorted(set(hr_images) & set(lr_images))],

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -59,11 +61,41 @@ def aligned_root(tmp_path: Path) -> Path:
     return write_aligned_dataset(tmp_path / "data")
 
 
-def run_script(script: str, *args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    """Run ``python <repo>/<script> args`` in ``cwd`` the way a user would."""
+def run_script(script: str, *args: str, cwd: Path, check: bool = True, timeout: float = 600,
+               alone: bool = False) -> subprocess.CompletedProcess:
+    """Run ``python <repo>/<script> args`` in ``cwd`` the way a user would.
+
+    ``alone``: run it in a process group of its own and fail unless, once it exits, no process of
+    that group (a data-loader worker) is left within 5 s; a command past ``timeout`` s fails as hung.
+    """
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "2"}
-    result = subprocess.run([sys.executable, str(REPO_ROOT / script), *args], cwd=cwd, env=env,
-                            capture_output=True, text=True, timeout=600)
+    process = subprocess.Popen([sys.executable, str(REPO_ROOT / script), *args], cwd=cwd, env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=alone)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        if alone:
+            os.killpg(process.pid, signal.SIGKILL)
+        else:
+            process.kill()
+        process.communicate()
+        raise AssertionError(f"{script} {' '.join(args)} did not finish within {timeout} s") from None
+    if alone:
+        _wait_for_group_to_end(process.pid, f"{script} {' '.join(args)}")
+    result = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
     if check and result.returncode != 0:
         raise AssertionError(f"{script} {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result
+
+
+def _wait_for_group_to_end(group: int, command: str) -> None:
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return
+        if time.monotonic() > deadline:
+            os.killpg(group, signal.SIGKILL)
+            raise AssertionError(f"{command} exited but left processes running (its data-loader workers?)")
+        time.sleep(0.1)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import csv
 import re
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +14,7 @@ from PIL import Image
 import util.image_io
 from conftest import run_script, write_aligned_dataset
 from data import create_dataset
+from hostile_files import png_header_only
 from options.test_options import TestOptions
 from options.train_options import TrainOptions
 from util.errors import BadImageError, UserError
@@ -23,15 +22,6 @@ from util.image_io import MAX_IMAGE_PIXELS, write_image
 
 TINY_NETWORKS = ["--netG", "resnet_6blocks", "--ngf", "4", "--ndf", "4"]
 LUMA = np.array([0.299, 0.587, 0.114])
-
-
-def png_header_only(width: int, height: int) -> bytes:
-    """A valid PNG signature, IHDR (8-bit grey) and IEND: the header claims the size, no pixel follows."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)) + \
-        chunk(b"IEND", b"")
 
 
 def side_by_side(rng: np.random.Generator, width: int = 64, height: int = 32) -> np.ndarray:

@@ -29,10 +29,10 @@ class BadImageError(UserError):
 
 def _clean_message(error: BaseException) -> str:
     # DataLoader workers re-raise exceptions with the worker's traceback pasted into the
-    # message; the user only needs the original message, which is the text after the last
-    # "UserError: " marker.
+    # message; the user only needs the original message, the text after the last
+    # "<class name>: " of that traceback (the re-raised error has the original class).
     text = str(error)
-    marker = f"{UserError.__name__}: "
+    marker = f"{type(error).__name__}: "
     if "Original Traceback" in text and marker in text:
         text = text.rsplit(marker, 1)[1]
     return text.strip()

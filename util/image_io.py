@@ -9,6 +9,8 @@ allocated, so a damaged or hostile header cannot exhaust memory.
 """
 from __future__ import annotations
 
+import struct
+import zlib
 from pathlib import Path
 
 import cv2
@@ -81,6 +83,8 @@ def _read_with_pillow(path: Path) -> np.ndarray:
     with Image.open(path) as image:
         check_image_size(path, *image.size)
         image.load()  # forces a full decode so truncated files fail here
+        if image.format == "PNG":
+            _check_png_data(path)
         if image.mode in ("RGB", "RGBA") and image.format == "PNG" and _png_bit_depth(path) == 16:
             return _read_png16_colour(path)
         if image.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
@@ -96,6 +100,39 @@ def _read_with_pillow(path: Path) -> np.ndarray:
         if image.mode in ("1", "L", "LA"):
             return np.asarray(image.convert("L"))
         return np.asarray(image.convert("RGB"))
+
+
+# Samples per pixel of each PNG colour type, and the Adam7 passes (x0, y0, dx, dy).
+_PNG_SAMPLES = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+_ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+
+
+def _check_png_data(path: Path) -> None:
+    """Refuse a PNG whose compressed data ends before the rows its header declares: Pillow
+    fills the missing rows with black without a word (a patched or damaged header)."""
+    data = path.read_bytes()
+    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", data[16:29])
+    bits = depth * _PNG_SAMPLES.get(colour, 1)
+    passes = _ADAM7 if interlace else ((0, 0, 1, 1),)
+    expected = sum(_ceil_div(height - y0, dy) * (1 + _ceil_div(_ceil_div(width - x0, dx) * bits, 8))
+                   for x0, y0, dx, dy in passes if width > x0 and height > y0)  # a filter byte + pixels per row
+    compressed, offset = bytearray(), 8
+    while offset + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[offset:offset + 8])
+        if kind == b"IDAT":
+            compressed += data[offset + 8:offset + 8 + length]
+        offset += 12 + length
+    try:
+        found = len(zlib.decompressobj().decompress(bytes(compressed), expected + 1))
+    except zlib.error as error:
+        raise BadImageError(f"cannot read image {path}: {error}. Replace or remove the file", path) from None
+    if found < expected:
+        raise BadImageError(f"cannot read image {path}: its pixel data ends after {found} of the {expected} bytes "
+                            f"its header declares. Replace or remove the file", path)
+
+
+def _ceil_div(numerator: int, denominator: int) -> int:
+    return -(-numerator // denominator)
 
 
 def _png_bit_depth(path: Path) -> int:
@@ -127,6 +164,11 @@ def _as_hwc(array: np.ndarray, path: Path) -> np.ndarray:
     if array.dtype in (np.int16, np.int32, np.uint32, np.int64) and array.min() >= 0 and array.max() <= 65535:
         return np.ascontiguousarray(array.astype(np.uint16))
     if np.issubdtype(array.dtype, np.floating):
+        # One NaN/Inf would make the image's min-max normalisation NaN everywhere.
+        bad = int(np.count_nonzero(~np.isfinite(array)))
+        if bad:
+            raise BadImageError(f"image {path} has {bad} NaN or infinite pixel values; fix or remove the file "
+                                f"(or pass --bad_image skip to leave it out)", path)
         return np.ascontiguousarray(array.astype(np.float32))
     raise BadImageError(f"cannot read image {path}: unsupported pixel type {array.dtype}", path)
 

@@ -1,0 +1,170 @@
+"""Regression tests for the defects a hostile probe of train.py/test.py found (issue 18).
+
+Commands run as users run them, with the DEFAULT number of data-loader workers wherever
+workers read files, in a process group of their own so that a hang or a worker left behind
+fails the test. The damaged files come from ``hostile_files.py``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import run_script, write_aligned_dataset
+from data import create_dataset
+from hostile_files import HOSTILE_IMAGES, write_hostile_image
+from models.networks import define_G
+from options.base_options import BaseOptions
+from options.train_options import TrainOptions
+from util.errors import BadImageError, UserError
+from util.evaluation import MetricTable
+from util.image_io import write_image
+
+TINY = ["--netG", "resnet_6blocks", "--ngf", "4", "--ndf", "4", "--preprocess", "crop", "--crop_size", "32"]
+TRAIN = [*TINY, "--display_id", "0", "--n_epochs", "1", "--n_epochs_decay", "0", "--val_freq", "0"]
+
+
+def default_workers() -> int:
+    workers = BaseOptions().initialize(argparse.ArgumentParser()).get_default("num_threads")
+    assert workers > 0  # these tests are about reads inside worker processes
+    return workers
+
+
+def one_error_line(result, *patterns: str) -> str:
+    """The command failed with status 2 and one ``error:`` line matching every pattern, no traceback."""
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert "Traceback" not in output and "Original" not in output, output
+    errors = [line for line in output.replace("\r", "\n").splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, output
+    for pattern in patterns:
+        assert re.search(pattern, errors[0]), (pattern, errors[0])
+    return errors[0]
+
+
+def train(tmp_path: Path, root: Path, *args: str, check: bool = False):
+    return run_script("train.py", "--dataroot", str(root), "--checkpoints_dir", str(tmp_path / "ck"), "--name", "run",
+                      *TRAIN, *args, cwd=tmp_path, check=check, timeout=180, alone=True)
+
+
+def write_generator(folder: Path, tag: str = "latest") -> Path:
+    """A tiny pix2pix generator checkpoint (visible -> infrared) as test.py's TINY options expect."""
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    path = folder / f"{tag}_net_G.pth"
+    torch.save(define_G(3, 1, 4, "resnet_6blocks", "batch", use_dropout=True).state_dict(), path)
+    return path
+
+
+def run_test_py(tmp_path: Path, root: Path, *args: str, check: bool = False):
+    return run_script("test.py", "--dataroot", str(root), "--checkpoints_dir", str(tmp_path / "ck"), "--name", "run",
+                      "--results_dir", str(tmp_path / "results"), *TINY, *args, cwd=tmp_path, check=check,
+                      timeout=180, alone=True)
+
+
+# ------------------------------------------------- 1. decode errors inside workers
+def test_decode_error_in_a_worker_is_one_line_and_no_process_is_left(tmp_path):
+    """Defect 1: train.py with the default workers, a truncated PNG: one line, status 2, no hang."""
+    default_workers()
+    root = write_aligned_dataset(tmp_path / "data", {"train": 3}, size=32)
+    write_hostile_image(root / "train", "truncated.png")
+    one_error_line(train(tmp_path, root), r"truncated\.png", r"Replace or remove the file")
+
+
+def test_decode_error_in_a_test_py_worker_is_one_line(tmp_path):
+    """Defect 1, test.py: a PNG whose header claims more rows than its data holds."""
+    default_workers()
+    root = write_aligned_dataset(tmp_path / "data", {"test": 2}, size=32)
+    write_hostile_image(root / "test", "short_data.png")
+    write_generator(tmp_path / "ck" / "run")
+    one_error_line(run_test_py(tmp_path, root), r"short_data\.png: its pixel data ends after")
+
+
+def test_skip_leaves_out_every_hostile_image_with_default_workers(tmp_path):
+    """Defects 1 and 3: --bad_image skip names and leaves out each hostile image, training completes."""
+    default_workers()
+    root = write_aligned_dataset(tmp_path / "data", {"train": 2}, size=32)
+    for name in HOSTILE_IMAGES:
+        write_hostile_image(root / "train", name)
+    result = train(tmp_path, root, "--bad_image", "skip")
+    assert result.returncode == 0, result.stdout + result.stderr
+    log = (tmp_path / "ck" / "run" / "train.log").read_text()
+    for name, (_, reason) in HOSTILE_IMAGES.items():
+        assert re.search(rf"leaving out \S*{re.escape(name)} \(.*{reason}", log), name
+    assert "training images: 2" in log
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_IMAGES))
+def test_every_hostile_image_is_one_error_naming_it(tmp_path, name):
+    """The corpus through the aligned loader in-process (new loaders: add a case here)."""
+    root = write_aligned_dataset(tmp_path / "data", {"train": 1}, size=32)
+    write_hostile_image(root / "train", name)
+    opt = TrainOptions().parse(["--dataroot", str(root), *TINY, "--num_threads", "0"], save=False)
+    with pytest.raises(BadImageError, match=HOSTILE_IMAGES[name][1]):
+        dataset = create_dataset(opt, "train")
+        for index in range(len(dataset)):
+            dataset[(1, index)]
+
+
+# ------------------------------------------------------- 2. no silent layout fallback
+def folders_dataset(tmp_path: Path, names: dict[str, list[str]]) -> Path:
+    """``train/<folder>/<file>`` images of 32x32 for each folder name and file name."""
+    root = tmp_path / "data"
+    for folder, files in names.items():
+        for file_name in files:
+            channels = (32, 32) if folder.lower() == "a" else (32, 32, 3)
+            write_image(root / "train" / folder / file_name, np.full(channels, 128, np.uint8))
+    return root
+
+
+def aligned(tmp_path: Path, root: Path):
+    return create_dataset(TrainOptions().parse(["--dataroot", str(root), *TINY, "--num_threads", "0"], save=False),
+                          "train")
+
+
+def test_a_folder_without_its_partner_is_an_error_naming_it(tmp_path):
+    """Defect 2 through train.py: train/A/ without train/B/ is not read as side-by-side images."""
+    root = folders_dataset(tmp_path, {"A": ["0.png", "1.png"]})
+    one_error_line(train(tmp_path, root, "--num_threads", "0"), r"train/B does not exist, but its partner folder")
+    (root / "train" / "A").rename(root / "train" / "B")
+    with pytest.raises(UserError, match=r"train/A does not exist, but its partner folder"):
+        aligned(tmp_path, root)
+    root_level = tmp_path / "upper"
+    write_image(root_level / "A" / "train" / "0.png", np.zeros((32, 32), np.uint8))
+    (root_level / "B").mkdir()
+    with pytest.raises(UserError, match=r"upper/B/train does not exist"):
+        aligned(tmp_path, root_level)
+
+
+def test_lower_case_folders_are_the_folders_layout(tmp_path):
+    root = folders_dataset(tmp_path, {"a": ["0.png", "1.png"], "b": ["0.png", "1.png"]})
+    dataset = aligned(tmp_path, root)
+    assert not dataset.is_side_by_side
+    assert [(a.parent.name, b.parent.name) for a, b in dataset.pairs] == [("a", "b"), ("a", "b")]
+    assert dataset[(1, 0)]["A"].shape == (1, 32, 32)
+
+
+def test_two_images_with_one_name_are_an_error(tmp_path):
+    root = folders_dataset(tmp_path, {"A": ["dup.png", "dup.jpg"], "B": ["dup.png"]})
+    with pytest.raises(UserError, match=r"A/dup\.jpg and .*A/dup\.png have the same name once extensions are "
+                                        r"removed.*rename or remove one"):
+        aligned(tmp_path, root)
+
+
+# ----------------------------------------------------------- 3. non-finite values
+def test_metric_means_leave_out_and_name_images_that_could_not_be_scored(tmp_path):
+    """Defect 3: one NaN image no longer makes every mean NaN; the table counts and names it."""
+    table = MetricTable()
+    table.add(["good1", "bad", "good2"], {"psnr": torch.tensor([20.0, float("nan"), 30.0]),
+                                          "ssim": torch.tensor([0.5, 0.7, 0.7])})
+    assert table.unscored() == ["bad"]
+    assert table.means() == pytest.approx({"psnr": 25.0, "ssim": 0.6})
+    report = table.write_report(tmp_path, "run")
+    assert "25.000 ± 5.000" in report
+    assert "1 of 3 images could not be scored (a metric is NaN) and are left out of the means: bad" in report
+    assert json.loads((tmp_path / "metrics.json").read_text())["psnr"]["mean"] == 25.0
