@@ -29,7 +29,7 @@ from models import create_model
 from models.base_model import BaseModel
 from options.train_options import TrainOptions
 from util import distributed
-from util.errors import run_cli
+from util.errors import UserError, run_cli, user_message
 from util.evaluation import ImageEvaluator, MetricTable, quantise
 from util.interrupts import INTERRUPTED_TAG, StopRequest, load_newest_checkpoint
 from util.logging_setup import setup_logging
@@ -206,7 +206,15 @@ class Trainer:
         # The plateau schedule watches validation RMSE, or the generator's losses without a val split.
         plateau_metric = sum(value for name, value in loss_means.items() if name.startswith("G"))
         if self.val_loader is not None and epoch % opt.val_freq == 0:
-            table = validate(self.model, self.val_loader, opt.seed + epoch)
+            try:
+                table = validate(self.model, self.val_loader, opt.seed + epoch)
+            except UserError as error:
+                # Keep the epoch's training: saved as not yet complete, with every batch done, a
+                # resumed run goes straight to this validation, schedule step and checkpoint.
+                self.save_checkpoint("latest", {"epoch": epoch, "epoch_complete": False,
+                                                "batches_done": batches_done, "total_iters": self.total_iters})
+                raise UserError(f"{user_message(error)} (validation after epoch {epoch}; its training is saved in "
+                                f"checkpoint 'latest': fix the file, then resume with --continue_train)") from None
             val_means = table.means()
             logger.info("validation (%d images): %s", len(table),
                         " ".join(f"{name}={value:.4f}" for name, value in val_means.items()))

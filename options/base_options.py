@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import re
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -30,6 +31,9 @@ DEFAULT_DATAROOT = data.DEFAULT_DATAROOT
 # Channels of each domain in this project's datasets: A is infrared, B is visible.
 DOMAIN_CHANNELS = {"A": 1, "B": 3}
 _PLAIN_NAME = re.compile(r"[^/\\\x00-\x1f]+")
+# Longest --name/--epoch/--phase in bytes: file names such as "<epoch>_state.pth.commit" must stay
+# under the usual 255-byte limit.
+MAX_NAME_BYTES = 200
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -153,7 +157,11 @@ class BaseOptions:
         if opt.name is None:
             opt.name = f"{Path(opt.dataroot).resolve().name}_{opt.model}"
         if opt.suffix:
-            opt.name = f"{opt.name}_{opt.suffix.format(**vars(opt))}"
+            try:
+                opt.name = f"{opt.name}_{opt.suffix.format(**vars(opt))}"
+            except (KeyError, IndexError, ValueError, AttributeError) as error:
+                raise UserError(f"--suffix {opt.suffix!r} is not a valid template ({type(error).__name__}: {error}); "
+                                f"use option names in braces, e.g. {{model}}_{{netG}}") from None
         if opt.norm == "syncbatch":  # upstream's name: batch norm synchronised across torchrun processes
             opt.norm, opt.sync_bn = "batch", True
         source, target = ("B", "A") if opt.direction == "BtoA" else ("A", "B")
@@ -166,6 +174,11 @@ class BaseOptions:
         opt.device = resolve_device(opt.device, opt.gpu_ids)
 
     def validate(self, opt: argparse.Namespace) -> None:
+        for option in ("ngf", "ndf", "n_layers_D", "max_dataset_size", "display_winsize"):
+            check_range(opt, option, lambda value: value >= 1, "a whole number of at least 1")
+        check_range(opt, "num_threads", lambda value: value >= 0, "0 (load in this process) or more")
+        check_range(opt, "init_gain", lambda value: math.isfinite(value) and value > 0, "a positive finite number")
+        check_folder_option(opt, "checkpoints_dir")
         for option in ("input_nc", "output_nc"):
             if getattr(opt, option) not in (1, 3):
                 raise UserError(f"--{option} must be 1 (infrared/grey) or 3 (colour), got {getattr(opt, option)}")
@@ -210,6 +223,23 @@ def check_plain_name(option: str, value: str) -> None:
     if value in ("", ".", "..") or not _PLAIN_NAME.fullmatch(value):
         raise UserError(f"--{option} {value!r} must be a plain name (no '/', '\\', '..' or control characters): it "
                         f"names files and folders inside --checkpoints_dir and --results_dir, which set where they go")
+    if len(value.encode()) > MAX_NAME_BYTES:
+        raise UserError(f"--{option} is {len(value.encode())} bytes long; at most {MAX_NAME_BYTES} are allowed (file "
+                        f"names are limited to 255 bytes, and checkpoint files add to it)")
+
+
+def check_range(opt: argparse.Namespace, option: str, valid: Callable[[Any], bool], what: str) -> None:
+    """Refuse ``--option`` unless ``valid(value)``; ``what`` says the valid range (NaN fails every comparison)."""
+    value = getattr(opt, option)
+    if not valid(value):
+        raise UserError(f"--{option} must be {what}, got {value}")
+
+
+def check_folder_option(opt: argparse.Namespace, option: str) -> None:
+    """A folder option must not name an existing file (writing under it would fail much later)."""
+    path = Path(getattr(opt, option))
+    if path.exists() and not path.is_dir():
+        raise UserError(f"--{option} {path} is a file, not a folder; give a folder (it is created if missing)")
 
 
 def resolve_device(device: str, gpu_ids: str | None = None) -> str:

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
-from options.base_options import BaseOptions
+from options.base_options import BaseOptions, check_folder_option, check_range
 from util.evaluation import DEFAULT_METRICS, METRIC_CHOICES, Y_METRICS_HELP, parse_metric_names
 
 
@@ -38,4 +39,7 @@ class TestOptions(BaseOptions):
 
     def validate(self, opt: argparse.Namespace) -> None:
         super().validate(opt)
+        check_range(opt, "aspect_ratio", lambda value: math.isfinite(value) and value > 0, "a positive finite number")
+        check_range(opt, "num_test", lambda value: value >= 1, "a whole number of at least 1")
+        check_folder_option(opt, "results_dir")
         opt.metrics = parse_metric_names(opt.metrics)

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import math
 
-from options.base_options import BaseOptions
+from options.base_options import BaseOptions, check_range
 from util.errors import UserError
 from util.numerics import NAN_POLICIES
 
@@ -70,6 +71,11 @@ class TrainOptions(BaseOptions):
 
     def validate(self, opt: argparse.Namespace) -> None:
         super().validate(opt)
+        check_range(opt, "lr", lambda value: math.isfinite(value) and value > 0, "a positive finite number")
+        check_range(opt, "beta1", lambda value: 0 <= value < 1, "in [0, 1)")
+        for option in ("lr_decay_iters", "num_val"):
+            check_range(opt, option, lambda value: value >= 1, "a whole number of at least 1")
+        check_range(opt, "val_freq", lambda value: value >= 0, "0 (never) or more")
         if opt.n_epochs < 0 or opt.n_epochs_decay < 0 or opt.n_epochs + opt.n_epochs_decay < 1:
             raise UserError("--n_epochs + --n_epochs_decay must be at least 1")
         for option in ("print_freq", "save_latest_freq", "save_epoch_freq", "display_freq", "update_html_freq"):

@@ -26,7 +26,8 @@ from util.evaluation import MetricTable
 from util.image_io import write_image
 
 TINY = ["--netG", "resnet_6blocks", "--ngf", "4", "--ndf", "4", "--preprocess", "crop", "--crop_size", "32"]
-TRAIN = [*TINY, "--display_id", "0", "--n_epochs", "1", "--n_epochs_decay", "0", "--val_freq", "0"]
+TRAIN_WITH_VAL = [*TINY, "--display_id", "0", "--n_epochs", "1", "--n_epochs_decay", "0"]
+TRAIN = [*TRAIN_WITH_VAL, "--val_freq", "0"]
 
 
 def default_workers() -> int:
@@ -168,3 +169,76 @@ def test_metric_means_leave_out_and_name_images_that_could_not_be_scored(tmp_pat
     assert "25.000 ± 5.000" in report
     assert "1 of 3 images could not be scored (a metric is NaN) and are left out of the means: bad" in report
     assert json.loads((tmp_path / "metrics.json").read_text())["psnr"]["mean"] == 25.0
+
+
+# ----------------------------------------- 5. option values: one line before any work
+@pytest.mark.parametrize(("script", "args", "message"), [
+    ("train", ["--lr", "nan"], r"--lr must be a positive finite number, got nan"),
+    ("train", ["--lr", "-1"], r"--lr must be a positive finite number, got -1"),
+    ("train", ["--beta1", "2"], r"--beta1 must be in \[0, 1\), got 2"),
+    ("train", ["--init_gain", "nan"], r"--init_gain must be a positive finite number, got nan"),
+    ("train", ["--ngf", "0"], r"--ngf must be a whole number of at least 1, got 0"),
+    ("train", ["--ngf", "-4"], r"--ngf must be a whole number of at least 1, got -4"),
+    ("train", ["--num_threads", "-1"], r"--num_threads must be 0 \(load in this process\) or more, got -1"),
+    ("train", ["--lr_policy", "step", "--lr_decay_iters", "0"], r"--lr_decay_iters must be a whole number of at "
+                                                                 r"least 1, got 0"),
+    ("train", ["--max_dataset_size", "-1"], r"--max_dataset_size must be a whole number of at least 1, got -1"),
+    ("train", ["--max_dataset_size", "0"], r"--max_dataset_size must be a whole number of at least 1, got 0"),
+    ("train", ["--suffix", "{nosuch}"], r"--suffix '\{nosuch\}' is not a valid template \(KeyError"),
+    ("train", ["--suffix", "{"], r"--suffix '\{' is not a valid template \(ValueError"),
+    ("train", ["--name", "n" * 300], r"--name is 300 bytes long; at most 200 are allowed"),
+    ("train", ["--checkpoints_dir", "FILE"], r"--checkpoints_dir .*a_file is a file, not a folder"),
+    ("test", ["--aspect_ratio", "0"], r"--aspect_ratio must be a positive finite number, got 0"),
+    ("test", ["--aspect_ratio", "-1"], r"--aspect_ratio must be a positive finite number, got -1"),
+    ("test", ["--aspect_ratio", "nan"], r"--aspect_ratio must be a positive finite number, got nan"),
+    ("test", ["--num_test", "-1"], r"--num_test must be a whole number of at least 1, got -1"),
+    ("test", ["--results_dir", "FILE"], r"--results_dir .*a_file is a file, not a folder"),
+])
+def test_bad_option_values_are_one_line_before_any_work(tmp_path, caplog, capsys, script, args, message):
+    """Defect 5, through each script's entry point (run_cli, as ``python train.py``/``test.py`` runs it);
+    nothing is created under the output folders."""
+    import test as test_py
+    import train as train_py
+    from util.errors import run_cli
+
+    (tmp_path / "a_file").write_text("not a folder")
+    root = write_aligned_dataset(tmp_path / "data", {"train": 1, "test": 1}, size=32)
+    outputs = ["--checkpoints_dir", str(tmp_path / "ck")]
+    if script == "test":
+        outputs += ["--results_dir", str(tmp_path / "results")]
+    argv = ["--dataroot", str(root), *outputs, *TINY, *(str(tmp_path / "a_file") if arg == "FILE" else arg
+                                                         for arg in args)]
+    main = train_py.main if script == "train" else test_py.main
+    with pytest.raises(SystemExit) as raised:
+        run_cli(main, argv)
+    assert raised.value.code == 2
+    errors = [record.getMessage() for record in caplog.records if record.levelname == "ERROR"]
+    assert len(errors) == 1 and re.search(message, errors[0]), errors
+    assert "Traceback" not in capsys.readouterr().err
+    assert not (tmp_path / "ck").exists() and not (tmp_path / "results").exists()
+
+
+# ------------------------------------------------ 4. a late error never costs an epoch
+def test_bad_validation_image_keeps_the_epoch_and_resume_finishes_it(tmp_path):
+    """Defect 4: a truncated val/ image (read by the default workers) after epoch 1: the error names it,
+    checkpoint 'latest' holds the epoch's training, and once the file is fixed --continue_train
+    only validates, steps the schedule and saves."""
+    default_workers()
+    root = write_aligned_dataset(tmp_path / "data", {"train": 2, "val": 1}, size=32)
+    write_hostile_image(root / "val", "truncated.png")
+    args = TRAIN_WITH_VAL
+    result = run_script("train.py", "--dataroot", str(root), "--checkpoints_dir", str(tmp_path / "ck"), "--name",
+                        "run", *args, cwd=tmp_path, check=False, timeout=180, alone=True)
+    one_error_line(result, r"val/truncated\.png", r"validation after epoch 1; its training is saved in checkpoint "
+                                                  r"'latest'")
+    state = torch.load(tmp_path / "ck" / "run" / "latest_state.pth", weights_only=True)
+    assert state["progress"] == {"epoch": 1, "epoch_complete": False, "batches_done": 2, "total_iters": 2}
+
+    (root / "val" / "truncated.png").unlink()
+    run_script("train.py", "--dataroot", str(root), "--checkpoints_dir", str(tmp_path / "ck"), "--name", "run",
+               *args, "--continue_train", cwd=tmp_path, timeout=180, alone=True)
+    log = (tmp_path / "ck" / "run" / "train.log").read_text()
+    assert "resuming at epoch 1 (2 batches of it done, 2 images seen)" in log
+    assert "validation (1 images)" in log
+    state = torch.load(tmp_path / "ck" / "run" / "latest_state.pth", weights_only=True)
+    assert state["progress"]["epoch_complete"] is True

@@ -27,7 +27,8 @@ class BadImageError(UserError):
         self.path = None if path is None else str(path)
 
 
-def _clean_message(error: BaseException) -> str:
+def user_message(error: BaseException) -> str:
+    """The message of ``error`` without a DataLoader worker's traceback."""
     # DataLoader workers re-raise exceptions with the worker's traceback pasted into the
     # message; the user only needs the original message, the text after the last
     # "<class name>: " of that traceback (the re-raised error has the original class).
@@ -44,7 +45,7 @@ def run_cli(main: Callable[[Sequence[str] | None], object], argv: Sequence[str] 
         main(argv)
     except UserError as error:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
-        logger.error("error: %s", _clean_message(error))
+        logger.error("error: %s", user_message(error))
         sys.exit(EXIT_USER_ERROR)
     except KeyboardInterrupt:
         logger.error("interrupted")
