@@ -61,11 +61,16 @@ def main(argv: Sequence[str] | None = None) -> TestRun:
     dataset = create_dataset(opt, opt.phase)
     loader = create_eval_loader(dataset, opt, limit=opt.num_test)
     model = create_model(opt)
-    model.setup()
+    if opt.onnx:  # the exported graph replaces the networks; no checkpoint is loaded
+        from models.export import run_onnx_in_model  # imports every model and onnxruntime: only when asked
+
+        run_onnx_in_model(model, opt.onnx)
+    else:
+        model.setup()
     if opt.eval:
         model.eval()
 
-    tag = model.checkpoint_tag()
+    tag = f"onnx_{Path(opt.onnx).stem}" if opt.onnx else model.checkpoint_tag()
     web_dir = Path(opt.results_dir) / opt.name / f"{opt.phase}_{tag}"
     page = HTMLPage(web_dir, f"{opt.name}: {opt.phase}, epoch {tag}")
     bits = 16 if opt.save_16bit else 8

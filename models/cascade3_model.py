@@ -64,6 +64,23 @@ def progressive_phase(epoch: int, stage_epochs: tuple[int, int, int]) -> str:
     return "joint"
 
 
+def stage2_input(stage1: torch.Tensor, image: torch.Tensor, mode: str) -> torch.Tensor:
+    """What stage 2 sees (``--stage2_input``): the stage-1 image, or it and the visible input."""
+    return stage1 if mode == "coarse" else torch.cat([stage1, image], 1)
+
+
+class CascadeGenerator(nn.Module):
+    """The three stages as one network, from the (padded) input to the final image: the graph
+    scripts/export.py exports. Training keeps the stages apart (per-stage gradients and visuals)."""
+
+    def __init__(self, stage1: nn.Module, stage2: nn.Module, stage3: nn.Module, stage2_mode: str) -> None:
+        super().__init__()
+        self.stage1, self.stage2, self.stage3, self.stage2_mode = stage1, stage2, stage3, stage2_mode
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.stage3(self.stage2(stage2_input(self.stage1(image), image, self.stage2_mode)))
+
+
 class Cascade3Model(BaseModel):
     @staticmethod
     def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
@@ -193,9 +210,8 @@ class Cascade3Model(BaseModel):
 
         with graph(1):
             stage1 = self.netG1(padded)
-        stage2_input = stage1 if self.opt.stage2_input == "coarse" else torch.cat([stage1, padded], 1)
         with graph(2):
-            stage2, mask = self.netG2(stage2_input, with_mask=True)
+            stage2, mask = self.netG2(stage2_input(stage1, padded, self.opt.stage2_input), with_mask=True)
         with graph(3):
             final = self.netG3(stage2)
         self.stage1, self.stage2, self.fake_B = (crop_to(image, size) for image in (stage1, stage2, final))
