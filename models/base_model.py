@@ -19,6 +19,7 @@ import logging
 import random
 from abc import ABC, abstractmethod
 from collections import OrderedDict
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -34,7 +35,7 @@ from util import distributed
 from util.checkpoint import (commit_marker, finish_interrupted_save, load_state_dict_file, partial_path, safe_load,
                              save_files_together, state_dict_digest)
 from util.errors import UserError
-from util.numerics import check_finite_weights
+from util.numerics import check_finite_weights, nonfinite_entries
 
 logger = logging.getLogger(__name__)
 
@@ -250,12 +251,27 @@ class BaseModel(ABC):
         save_files_together([*((self.net_path(tag, name), state_dict) for name, state_dict in state_dicts.items()),
                              (self.state_path(tag), state)])
 
-    def load_networks(self, tag: str) -> dict[str, str]:
-        """Load every network's weights from ``<tag>_net_<name>.pth``; return their digests."""
-        digests = {}
+    def load_networks(self, tag: str) -> dict[str, Any] | None:
+        """Load every network's weights from ``<tag>_net_<name>.pth`` and return the training state
+        ``<tag>_state.pth`` (None without one, e.g. upstream's weights-only checkpoints).
+
+        Weights holding NaN/Inf are refused, and so is a network file whose digest differs from
+        the one the state file recorded (a damaged file, or files of different saves).
+        """
+        state_file = self.state_path(tag)
+        state = load_training_state(state_file) if state_file.exists() else None
         for name, net in self.bare_networks().items():
             path = self.net_path(tag, name)
             state_dict = load_state_dict_file(path, map_location=self.device)
+            bad = nonfinite_entries(state_dict)
+            if bad:
+                raise UserError(f"{path} holds NaN or infinite weights (in {bad[0]} and {len(bad) - 1} more tensors); "
+                                f"it is damaged: use another checkpoint (--epoch)")
+            if state is not None and state["net_digests"].get(name) != state_dict_digest(state_dict):
+                raise UserError(
+                    f"checkpoint '{tag}' in {self.save_dir} is inconsistent: {path.name} does not match the digest "
+                    f"recorded in {state_file.name} (a damaged file, or files of different saves, e.g. copied in by "
+                    f"hand). Use another checkpoint with --epoch")
             try:
                 net.load_state_dict(state_dict)
             except RuntimeError as error:
@@ -263,9 +279,8 @@ class BaseModel(ABC):
                     f"{path} does not fit network {name} as configured ({error.args[0].splitlines()[0]} ...); "
                     f"use the --netG/--netD/--norm/--ngf/--input_nc/--output_nc values it was trained with"
                 ) from None
-            digests[name] = state_dict_digest(state_dict)
             logger.info("loaded %s", path)
-        return digests
+        return state
 
     def load_checkpoint(self, tag: str) -> dict[str, int | bool] | None:
         """Restore networks and, when present, optimizers, schedulers and RNG states.
@@ -274,19 +289,11 @@ class BaseModel(ABC):
         example one written by upstream pix2pix).
         """
         self.finish_interrupted_save(tag)
-        digests = self.load_networks(tag)
-        state_file = self.state_path(tag)
-        if not state_file.exists():
+        state = self.load_networks(tag)
+        if state is None:
             logger.warning("no training state %s: resuming from the weights only (optimizers and learning-rate "
-                           "schedule restart; epoch numbering follows --epoch_count)", state_file)
+                           "schedule restart; epoch numbering follows --epoch_count)", self.state_path(tag))
             return None
-        state = safe_load(state_file, map_location="cpu")
-        if state.get("net_digests") != digests:
-            raise UserError(
-                f"checkpoint '{tag}' in {self.save_dir} is inconsistent: its network files do not match "
-                f"{state_file.name} (files of different saves, e.g. copied in by hand). Resume from another "
-                f"checkpoint with --epoch"
-            )
         for optimizer, optimizer_state in zip(self.optimizers, state["optimizers"], strict=True):
             optimizer.load_state_dict(optimizer_state)
         for scheduler, scheduler_state in zip(self.schedulers, state["schedulers"], strict=True):
@@ -294,6 +301,20 @@ class BaseModel(ABC):
         restore_rng_state(state["rng"])
         self.precision.load_state_dict(state.get("grad_scaler", {}))
         return state["progress"]
+
+
+_STATE_KEYS = ("progress", "optimizers", "schedulers", "rng", "net_digests")
+
+
+def load_training_state(path: Path) -> dict[str, Any]:
+    """A ``<tag>_state.pth`` file, checked to be a training state this project wrote."""
+    state = safe_load(path, map_location="cpu")
+    missing = [key for key in _STATE_KEYS if key not in state] if isinstance(state, Mapping) else list(_STATE_KEYS)
+    if missing or not isinstance(state["net_digests"], Mapping):
+        raise UserError(f"{path} is not a training state written by train.py (it holds {type(state).__name__}"
+                        f"{'' if not isinstance(state, Mapping) else ' without ' + ', '.join(missing)}); remove it "
+                        f"to use the network files alone, or use another checkpoint (--epoch)")
+    return state
 
 
 def capture_rng_state() -> dict[str, Any]:

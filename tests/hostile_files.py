@@ -92,8 +92,16 @@ def bare_tensor(path: Path) -> None:
     torch.save(torch.zeros(3), path)
 
 
+def _rewrite_weights(path: Path, change: Callable[[torch.Tensor], torch.Tensor]) -> None:
+    state = torch.load(path, weights_only=True)
+    torch.save({key: change(value) if value.is_floating_point() else value for key, value in state.items()}, path)
+
+
 def nan_weights(path: Path) -> None:
     """A network file re-saved with every floating-point weight set to NaN (still a valid state dict)."""
-    state = torch.load(path, weights_only=True)
-    torch.save({key: value.clone().fill_(float("nan")) if value.is_floating_point() else value
-                for key, value in state.items()}, path)
+    _rewrite_weights(path, lambda value: torch.full_like(value, float("nan")))
+
+
+def changed_weights(path: Path) -> None:
+    """A network file re-saved with finite but different weights: only its recorded digest tells."""
+    _rewrite_weights(path, lambda value: value + 1)

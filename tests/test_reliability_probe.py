@@ -48,6 +48,24 @@ def one_error_line(result, *patterns: str) -> str:
     return errors[0]
 
 
+def entry_point_error(script: str, argv: list[str], caplog, capsys) -> str:
+    """``python <script> argv`` through its entry point (run_cli) in this process, for cases that
+    need no worker processes; returns its one ``error:`` line (exit status 2, no traceback)."""
+    import test as test_py
+    import train as train_py
+    from util.errors import run_cli
+
+    with pytest.raises(SystemExit) as raised:
+        run_cli(train_py.main if script == "train" else test_py.main, argv)
+    output = capsys.readouterr()
+    # Before train.py sets up its logging the line goes to pytest's log capture, after it to stdout.
+    errors = [f"error: {record.getMessage()}" for record in caplog.records if record.levelname == "ERROR"] + [
+        line for line in output.out.splitlines() if line.startswith("error: ")]
+    assert raised.value.code == 2 and len(errors) == 1, errors
+    assert "Traceback" not in output.out + output.err
+    return errors[0]
+
+
 def train(tmp_path: Path, root: Path, *args: str, check: bool = False):
     return run_script("train.py", "--dataroot", str(root), "--checkpoints_dir", str(tmp_path / "ck"), "--name", "run",
                       *TRAIN, *args, cwd=tmp_path, check=check, timeout=180, alone=True)
@@ -197,10 +215,6 @@ def test_metric_means_leave_out_and_name_images_that_could_not_be_scored(tmp_pat
 def test_bad_option_values_are_one_line_before_any_work(tmp_path, caplog, capsys, script, args, message):
     """Defect 5, through each script's entry point (run_cli, as ``python train.py``/``test.py`` runs it);
     nothing is created under the output folders."""
-    import test as test_py
-    import train as train_py
-    from util.errors import run_cli
-
     (tmp_path / "a_file").write_text("not a folder")
     root = write_aligned_dataset(tmp_path / "data", {"train": 1, "test": 1}, size=32)
     outputs = ["--checkpoints_dir", str(tmp_path / "ck")]
@@ -208,13 +222,7 @@ def test_bad_option_values_are_one_line_before_any_work(tmp_path, caplog, capsys
         outputs += ["--results_dir", str(tmp_path / "results")]
     argv = ["--dataroot", str(root), *outputs, *TINY, *(str(tmp_path / "a_file") if arg == "FILE" else arg
                                                          for arg in args)]
-    main = train_py.main if script == "train" else test_py.main
-    with pytest.raises(SystemExit) as raised:
-        run_cli(main, argv)
-    assert raised.value.code == 2
-    errors = [record.getMessage() for record in caplog.records if record.levelname == "ERROR"]
-    assert len(errors) == 1 and re.search(message, errors[0]), errors
-    assert "Traceback" not in capsys.readouterr().err
+    assert re.search(message, entry_point_error(script, argv, caplog, capsys))
     assert not (tmp_path / "ck").exists() and not (tmp_path / "results").exists()
 
 
@@ -242,3 +250,49 @@ def test_bad_validation_image_keeps_the_epoch_and_resume_finishes_it(tmp_path):
     assert "validation (1 images)" in log
     state = torch.load(tmp_path / "ck" / "run" / "latest_state.pth", weights_only=True)
     assert state["progress"]["epoch_complete"] is True
+
+
+# ------------------------------------------------------------- 6. checkpoint integrity
+def saved_checkpoint(tmp_path: Path, root: Path) -> Path:
+    """Checkpoint 'latest' of a tiny pix2pix run (made in-process: no training needed)."""
+    from models import create_model
+
+    opt = TrainOptions().parse(["--dataroot", str(root), "--checkpoints_dir", str(tmp_path / "ck"), "--name", "run",
+                                *TRAIN], save=False)
+    model = create_model(opt)
+    model.setup()
+    model.save_checkpoint("latest", {"epoch": 1, "epoch_complete": True, "batches_done": 1, "total_iters": 1})
+    return model.save_dir
+
+
+@pytest.mark.parametrize(("script", "file_name", "damage", "message"), [
+    ("train", "latest_state.pth", "random_bytes_in_the_middle", r"latest_state\.pth is damaged: its record .* fails "
+                                                                r"its CRC check|cannot read checkpoint .*latest_state"),
+    ("train", "latest_state.pth", "bare_tensor", r"latest_state\.pth is not a training state written by train\.py "
+                                                 r"\(it holds Tensor\)"),
+    ("test", "latest_net_G.pth", "random_bytes_in_the_middle", r"latest_net_G\.pth is damaged|cannot read checkpoint "
+                                                               r".*latest_net_G\.pth"),
+    ("test", "latest_state.pth", "bare_tensor", r"latest_state\.pth is not a training state"),
+    ("test", "latest_net_G.pth", "changed_weights", r"is inconsistent: latest_net_G\.pth does not match the digest "
+                                                    r"recorded in latest_state\.pth"),
+])
+def test_damaged_checkpoints_are_one_error_naming_the_file(tmp_path, caplog, capsys, script, file_name, damage, message):
+    """Defect 6: resume (train.py --continue_train) and test.py refuse damaged files clearly."""
+    import hostile_files
+
+    root = write_aligned_dataset(tmp_path / "data", {"train": 1, "test": 1}, size=32)
+    folder = saved_checkpoint(tmp_path, root)
+    getattr(hostile_files, damage)(folder / file_name)
+    common = ["--dataroot", str(root), "--checkpoints_dir", str(tmp_path / "ck"), "--name", "run"]
+    argv = [*common, *TRAIN, "--continue_train"] if script == "train" else [
+        *common, *TINY, "--results_dir", str(tmp_path / "results")]
+    assert re.search(message, entry_point_error(script, argv, caplog, capsys))
+
+
+def test_test_py_refuses_nan_overwritten_weights(tmp_path):
+    """Defect 6 as the probe met it: test.py on a generator file overwritten with NaN."""
+    from hostile_files import nan_weights
+
+    root = write_aligned_dataset(tmp_path / "data", {"test": 1}, size=32)
+    nan_weights(saved_checkpoint(tmp_path, root) / "latest_net_G.pth")
+    one_error_line(run_test_py(tmp_path, root), r"latest_net_G\.pth holds NaN or infinite weights")

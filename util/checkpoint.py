@@ -18,6 +18,7 @@ import hashlib
 import os
 import pickle
 import re
+import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -125,6 +126,7 @@ def safe_load(path: str | Path, map_location: str | torch.device = "cpu") -> Any
     path = Path(path)
     if not path.is_file():
         raise UserError(f"checkpoint {path} does not exist; check --checkpoints_dir, --name and --epoch")
+    check_zip_crc(path)
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
@@ -138,6 +140,22 @@ def safe_load(path: str | Path, map_location: str | torch.device = "cpu") -> Any
         ) from None
     except (RuntimeError, EOFError, OSError) as error:
         raise UserError(f"cannot read checkpoint {path}: {error}. The file is corrupt or not a PyTorch checkpoint") from None
+
+
+def check_zip_crc(path: Path) -> None:
+    """Refuse a checkpoint whose stored CRCs do not match its bytes: ``torch.load`` does not check
+    them, so bytes damaged on disk or in a copy would load as wrong weights without a word."""
+    if not zipfile.is_zipfile(path):  # the legacy (pre-1.6) format has no CRCs; torch.load checks its structure
+        return
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
+        raise UserError(f"cannot read checkpoint {path}: {error}. The file is damaged; use another checkpoint "
+                        f"(--epoch) or copy it again") from None
+    if damaged is not None:
+        raise UserError(f"checkpoint {path} is damaged: its record {damaged} fails its CRC check. Use another "
+                        f"checkpoint (--epoch) or copy it again")
 
 
 def load_state_dict_file(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
