@@ -10,6 +10,7 @@ shown at the top of the HTML page.
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,7 +55,8 @@ class TestRun:
 
 def main(argv: Sequence[str] | None = None) -> TestRun:
     launched = time.perf_counter()  # after Python's imports: start-up here is options, data, model, weights
-    opt = TestOptions().parse(argv)
+    options = TestOptions()
+    opt = options.parse(argv, save=False)  # test.py only reads --checkpoints_dir: options go with the results
     setup_logging(verbose=opt.verbose)
     torch.manual_seed(opt.seed)  # dropout at test time (pix2pix default) is then repeatable
 
@@ -72,6 +74,11 @@ def main(argv: Sequence[str] | None = None) -> TestRun:
 
     tag = f"onnx_{Path(opt.onnx).stem}" if opt.onnx else model.checkpoint_tag()
     web_dir = Path(opt.results_dir) / opt.name / f"{opt.phase}_{tag}"
+    # Only this run's files: images, metrics and pages of an earlier run (more images, another
+    # --dataroot) would otherwise mix with them, for scripts/evaluate.py too.
+    if web_dir.is_dir():
+        shutil.rmtree(web_dir)
+    options.save(opt, web_dir)
     page = HTMLPage(web_dir, f"{opt.name}: {opt.phase}, epoch {tag}")
     bits = 16 if opt.save_16bit else 8
     evaluator = ImageEvaluator(opt.metrics, crop_border=getattr(model, "metric_crop_border", 0),

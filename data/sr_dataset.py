@@ -183,7 +183,10 @@ class SrDataset(BaseDataset):
                             f"--scale {self.scale}, e.g. {opt.crop_size - opt.crop_size % self.scale}")
         self.preset = PRESETS[opt.degradation]
         self.preset_params = preset_parameters(opt)
-        self.layout = detect_layout(self._split_folder(), opt.sr_input, self.scale)
+        split = self._split_folder()
+        # test.py on a plain folder of images (no split, HR or LR folders): images to super-resolve.
+        plain = split == self.root and opt.sr_input == "auto" and not find_subfolder(split, "hr")
+        self.layout = detect_layout(split, "lr" if plain else opt.sr_input, self.scale)
         if self.layout.kind == "lr" and opt.isTrain:
             raise UserError(f"{self.layout.lr_folder} holds LR images only (--sr_input {opt.sr_input}); training and "
                             f"validation need HR images: give HR images or HR/ and LR/ folders")

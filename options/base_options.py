@@ -207,9 +207,10 @@ class BaseOptions:
         lines.append("----------------- End -------------------")
         return "\n".join(lines)
 
-    def save(self, opt: argparse.Namespace) -> Path:
-        """Write the options to ``<checkpoints_dir>/<name>/opt.txt`` (and ``<phase>_opt.txt``)."""
-        folder = Path(opt.checkpoints_dir) / opt.name
+    def save(self, opt: argparse.Namespace, folder: Path | None = None) -> Path:
+        """Write the options to ``<folder>/<phase>_opt.txt`` (and ``opt.txt`` when training); the
+        folder defaults to ``<checkpoints_dir>/<name>``."""
+        folder = Path(opt.checkpoints_dir) / opt.name if folder is None else folder
         folder.mkdir(parents=True, exist_ok=True)
         text = self.format(opt) + "\n"
         for file_name in ("opt.txt", f"{self.phase_name}_opt.txt") if self.is_train else (f"{self.phase_name}_opt.txt",):

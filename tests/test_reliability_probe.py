@@ -23,7 +23,7 @@ from options.base_options import BaseOptions
 from options.train_options import TrainOptions
 from util.errors import BadImageError, UserError
 from util.evaluation import MetricTable
-from util.image_io import write_image
+from util.image_io import read_image, write_image
 
 TINY = ["--netG", "resnet_6blocks", "--ngf", "4", "--ndf", "4", "--preprocess", "crop", "--crop_size", "32"]
 TRAIN_WITH_VAL = [*TINY, "--display_id", "0", "--n_epochs", "1", "--n_epochs_decay", "0"]
@@ -296,3 +296,54 @@ def test_test_py_refuses_nan_overwritten_weights(tmp_path):
     root = write_aligned_dataset(tmp_path / "data", {"test": 1}, size=32)
     nan_weights(saved_checkpoint(tmp_path, root) / "latest_net_G.pth")
     one_error_line(run_test_py(tmp_path, root), r"latest_net_G\.pth holds NaN or infinite weights")
+
+
+# -------------------------- 7 and 9. test.py: only this run's results, checkpoints only read
+def tree(folder: Path) -> dict[str, tuple[int, int]]:
+    return {str(path.relative_to(folder)): (path.stat().st_size, path.stat().st_mtime_ns)
+            for path in sorted(folder.rglob("*"))}
+
+
+def test_test_py_results_hold_only_this_run_and_checkpoints_are_only_read(tmp_path):
+    """Defects 7 and 9: files of an earlier run (more images, old metrics) are gone after a run with
+    --num_test 1, and test.py changes nothing under --checkpoints_dir (its options go with the results)."""
+    root = write_aligned_dataset(tmp_path / "data", {"test": 2}, size=32)
+    write_generator(tmp_path / "ck" / "run")
+    web_dir = tmp_path / "results" / "run" / "test_latest"
+    for stale in ("images/0001_fake_B.png", "images/other_dataset_fake_B.png", "metrics.json", "metrics.csv"):
+        (web_dir / stale).parent.mkdir(parents=True, exist_ok=True)
+        (web_dir / stale).write_text("from an earlier run")
+    checkpoints = tree(tmp_path / "ck")
+    run_test_py(tmp_path, root, "--num_test", "1", check=True)
+    assert sorted(path.name for path in (web_dir / "images").iterdir()) == ["0000_fake_B.png", "0000_real_A.png",
+                                                                            "0000_real_B.png"]
+    assert len((web_dir / "metrics.csv").read_text().splitlines()) == 2  # header + the one image
+    assert "num_test: 1" in (web_dir / "test_opt.txt").read_text()
+    assert tree(tmp_path / "ck") == checkpoints
+
+
+def test_test_py_without_a_checkpoint_creates_nothing_in_checkpoints_dir(tmp_path, caplog, capsys):
+    root = write_aligned_dataset(tmp_path / "data", {"test": 1}, size=32)
+    (tmp_path / "ck").mkdir()
+    error = entry_point_error("test", ["--dataroot", str(root), "--checkpoints_dir", str(tmp_path / "ck"), "--name",
+                                       "run", "--results_dir", str(tmp_path / "results"), *TINY], caplog, capsys)
+    assert re.search(r"latest_net_G\.pth does not exist", error)
+    assert list((tmp_path / "ck").iterdir()) == []
+
+
+# -------------------------------------------- 10. SR test.py on a plain folder of images
+def test_sr_test_py_upscales_a_plain_folder_of_images(tmp_path):
+    """Defect 10: the images of a plain folder are LR input, and the output is --scale times larger."""
+    from models.networks import define_sr_G
+
+    for name in ("a", "b"):
+        write_image(tmp_path / "frames" / f"{name}.png", np.random.default_rng(0).integers(0, 256, (8, 6), np.uint8))
+    (tmp_path / "ck" / "sr").mkdir(parents=True)
+    torch.save(define_sr_G(1, 1, 4, 1, 4, 4, "crdb").state_dict(), tmp_path / "ck" / "sr" / "latest_net_G.pth")
+    run_script("test.py", "--dataroot", str(tmp_path / "frames"), "--model", "irsrnet", "--nf", "4", "--nb", "1",
+               "--gc", "4", "--checkpoints_dir", str(tmp_path / "ck"), "--results_dir", str(tmp_path / "results"),
+               "--name", "sr", cwd=tmp_path, timeout=180, alone=True)
+    images = tmp_path / "results" / "sr" / "test_latest" / "images"
+    assert sorted(path.name for path in images.iterdir()) == ["a_LR.png", "a_SR.png", "b_LR.png", "b_SR.png"]
+    assert read_image(images / "a_LR.png").shape[:2] == (8, 6)
+    assert read_image(images / "a_SR.png").shape[:2] == (32, 24)

@@ -209,15 +209,17 @@ def test_fixed_evaluation_degradation_is_the_same_for_every_run(tmp_path):
     assert torch.equal(degraded[0]["HR"], clean["HR"])
 
 
-def test_test_time_plain_folder_as_hr_or_as_lr_frames(tmp_path):
+def test_test_time_plain_folder_as_lr_frames_or_as_hr(tmp_path):
+    """A plain folder is LR frames to super-resolve (--sr_input auto or lr), or HR with --sr_input hr."""
     rng = np.random.default_rng(9)
     write_image(tmp_path / "frames" / "f1.png", textured(rng, 20, 24))
     write_image(tmp_path / "frames" / "f2.png", textured(rng, 20, 24, channels=3))
-    frames = create_dataset(make_opt(tmp_path, tmp_path / "frames", "--sr_input", "lr", train=False), "test")
-    sample = frames[1]
-    assert len(frames) == 2 and "HR" not in sample and sample["LR"].shape == (1, 20, 24)
-    assert sample["HR_paths"] == sample["LR_paths"] and sample["LR_paths"].endswith("f2.png")
-    as_hr = create_dataset(make_opt(tmp_path, tmp_path / "frames", train=False), "test")[0]
+    for sr_input in ("auto", "lr"):
+        frames = create_dataset(make_opt(tmp_path, tmp_path / "frames", "--sr_input", sr_input, train=False), "test")
+        sample = frames[1]
+        assert len(frames) == 2 and "HR" not in sample and sample["LR"].shape == (1, 20, 24)
+        assert sample["HR_paths"] == sample["LR_paths"] and sample["LR_paths"].endswith("f2.png")
+    as_hr = create_dataset(make_opt(tmp_path, tmp_path / "frames", "--sr_input", "hr", train=False), "test")[0]
     assert as_hr["HR"].shape == (1, 20, 24) and as_hr["LR"].shape == (1, 5, 6)
 
 
