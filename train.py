@@ -8,6 +8,7 @@ run stopped (weights, optimizers, schedules, counters and random-number states).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import gc
 import logging
@@ -29,6 +30,7 @@ from models import create_model
 from models.base_model import BaseModel
 from options.train_options import TrainOptions
 from util import distributed
+from util.checkpoint import experiment_lock
 from util.errors import UserError, run_cli, user_message
 from util.evaluation import ImageEvaluator, MetricTable, quantise
 from util.interrupts import INTERRUPTED_TAG, StopRequest, load_newest_checkpoint
@@ -132,6 +134,8 @@ class Trainer:
 
     def save_checkpoint(self, tag: str, progress: dict[str, int | bool]) -> None:
         self.model.save_checkpoint(tag, progress)
+        if tag == "latest":  # the 'interrupted' set of an earlier stop is now behind: never resume from it
+            self.model.remove_checkpoint(INTERRUPTED_TAG)
         self.guard.remember()  # what --nan_policy restore goes back to
 
     def stop_for_signal(self, epoch: int, batches_done: int, epoch_complete: bool) -> NoReturn:
@@ -249,7 +253,17 @@ def run_training(opt: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    opt = TrainOptions().parse(argv, save=distributed.environment_rank() == 0)
+    options = TrainOptions()
+    opt = options.parse(argv, save=False)
+    writer = distributed.environment_rank() == 0  # under torchrun, rank 0 alone writes the experiment folder
+    with experiment_lock(Path(opt.checkpoints_dir) / opt.name) if writer else contextlib.nullcontext():
+        if writer:
+            options.save(opt)
+        train_in_process_group(opt)
+
+
+def train_in_process_group(opt: argparse.Namespace) -> None:
+    """Join the torchrun processes (if any), set up logging and seeds, and train."""
     distributed.init_from_environment(opt)  # under torchrun: join the other processes
     try:
         if distributed.is_main_process():

@@ -19,7 +19,6 @@ import logging
 import random
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -32,8 +31,8 @@ from models.network_wrappers import to_memory_format, unwrap, wrap_network
 from models.networks import count_parameters
 from models.precision import MixedPrecision
 from util import distributed
-from util.checkpoint import (commit_marker, finish_interrupted_save, load_state_dict_file, partial_path, safe_load,
-                             save_files_together, state_dict_digest)
+from util.checkpoint import (commit_marker, finish_interrupted_save, load_state_dict_file, load_training_state,
+                             partial_path, save_files_together, state_dict_digest)
 from util.errors import UserError
 from util.numerics import check_finite_weights, nonfinite_entries
 
@@ -251,6 +250,12 @@ class BaseModel(ABC):
         save_files_together([*((self.net_path(tag, name), state_dict) for name, state_dict in state_dicts.items()),
                              (self.state_path(tag), state)])
 
+    def remove_checkpoint(self, tag: str) -> None:
+        """Delete the files of checkpoint ``tag`` (rank 0 alone, as it alone saves)."""
+        if distributed.is_main_process():
+            for path in self.checkpoint_files(tag):
+                path.unlink(missing_ok=True)
+
     def load_networks(self, tag: str) -> dict[str, Any] | None:
         """Load every network's weights from ``<tag>_net_<name>.pth`` and return the training state
         ``<tag>_state.pth`` (None without one, e.g. upstream's weights-only checkpoints).
@@ -301,20 +306,6 @@ class BaseModel(ABC):
         restore_rng_state(state["rng"])
         self.precision.load_state_dict(state.get("grad_scaler", {}))
         return state["progress"]
-
-
-_STATE_KEYS = ("progress", "optimizers", "schedulers", "rng", "net_digests")
-
-
-def load_training_state(path: Path) -> dict[str, Any]:
-    """A ``<tag>_state.pth`` file, checked to be a training state this project wrote."""
-    state = safe_load(path, map_location="cpu")
-    missing = [key for key in _STATE_KEYS if key not in state] if isinstance(state, Mapping) else list(_STATE_KEYS)
-    if missing or not isinstance(state["net_digests"], Mapping):
-        raise UserError(f"{path} is not a training state written by train.py (it holds {type(state).__name__}"
-                        f"{'' if not isinstance(state, Mapping) else ' without ' + ', '.join(missing)}); remove it "
-                        f"to use the network files alone, or use another checkpoint (--epoch)")
-    return state
 
 
 def capture_rng_state() -> dict[str, Any]:

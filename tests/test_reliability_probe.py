@@ -347,3 +347,68 @@ def test_sr_test_py_upscales_a_plain_folder_of_images(tmp_path):
     assert sorted(path.name for path in images.iterdir()) == ["a_LR.png", "a_SR.png", "b_LR.png", "b_SR.png"]
     assert read_image(images / "a_LR.png").shape[:2] == (8, 6)
     assert read_image(images / "a_SR.png").shape[:2] == (32, 24)
+
+
+# ------------------------------------------------------ 8. one run per experiment folder
+def test_a_second_run_with_the_same_name_is_one_clear_error(tmp_path):
+    """Defect 8: while a run holds the experiment folder, a second train.py with that --name stops
+    at once, before touching it; the lock goes with the process that held it."""
+    from util.checkpoint import experiment_lock
+
+    root = write_aligned_dataset(tmp_path / "data", {"train": 1}, size=32)
+    folder = tmp_path / "ck" / "run"
+    with experiment_lock(folder):
+        before = tree(folder)
+        one_error_line(train(tmp_path, root), rf"experiment folder {re.escape(str(folder))} is in use by another "
+                                              rf"training run \(process \d+\)")
+        assert tree(folder) == before
+    with experiment_lock(folder):  # released: it can be taken again
+        pass
+
+
+# ------------------------------------------- 11. resume by recorded progress; disk full
+def test_resume_follows_recorded_progress_and_drops_stale_interrupted_sets(tmp_path, caplog, capsys):
+    """Defect 11: an older 'interrupted' set touched to look newest is not resumed from, and the next
+    'latest' save removes it."""
+    import os
+
+    import train as train_py
+    from util.errors import run_cli
+
+    root = write_aligned_dataset(tmp_path / "data", {"train": 1}, size=32)
+    folder = saved_checkpoint(tmp_path, root)  # 'latest': epoch 1 complete, 1 image seen
+    for path in folder.glob("latest_*"):
+        path.rename(folder / path.name.replace("latest", "interrupted"))
+    saved_checkpoint(tmp_path, root)
+    state = torch.load(folder / "interrupted_state.pth", weights_only=True)
+    state["progress"] = {"epoch": 1, "epoch_complete": False, "batches_done": 0, "total_iters": 0}
+    torch.save(state, folder / "interrupted_state.pth")
+    for path in folder.glob("interrupted_*"):
+        os.utime(path, ns=(4_000_000_000_000_000_000,) * 2)  # the newest files by far
+    run_cli(train_py.main, ["--dataroot", str(root), "--checkpoints_dir", str(tmp_path / "ck"), "--name", "run",
+                            *TRAIN, "--n_epochs", "2", "--continue_train", "--num_threads", "0"])
+    log = (folder / "train.log").read_text()
+    assert "resuming from checkpoint 'latest'" in log and "resuming at epoch 2" in log
+    assert not list(folder.glob("interrupted_*"))
+
+
+def test_disk_full_during_a_save_is_one_line_and_the_previous_set_is_intact(tmp_path, monkeypatch, caplog, capsys):
+    import errno
+
+    import util.checkpoint
+
+    root = write_aligned_dataset(tmp_path / "data", {"train": 1}, size=32)
+    folder = saved_checkpoint(tmp_path, root)
+    before = {path.name: path.read_bytes() for path in folder.iterdir()}
+
+    def full_disk(_descriptor: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(util.checkpoint.os, "fsync", full_disk)
+    error = entry_point_error("train", ["--dataroot", str(root), "--checkpoints_dir", str(tmp_path / "ck"), "--name",
+                                        "run", *TRAIN, "--n_epochs", "2", "--continue_train", "--num_threads", "0"],
+                              caplog, capsys)
+    assert re.search(r"cannot save checkpoint latest_state\.pth in .*run \(.*No space left on device\); the "
+                     r"checkpoint set saved before is intact", error)
+    after = {path.name: path.read_bytes() for path in folder.iterdir() if path.name in before}
+    assert after == before and not list(folder.glob("*.partial"))

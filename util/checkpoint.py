@@ -14,6 +14,8 @@ leaves a loadable set.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import pickle
@@ -21,7 +23,7 @@ import re
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 
@@ -72,14 +74,45 @@ def save_files_together(items: Sequence[tuple[Path, Any]]) -> None:
     folder = paths[0].parent
     folder.mkdir(parents=True, exist_ok=True)
     finish_interrupted_save(paths)  # never build on top of another save's leftovers
-    for path, obj in zip(paths, (obj for _, obj in items)):
-        _write_synced(obj, partial_path(path))
-    _fsync_dir(folder)
+    try:
+        for path, obj in zip(paths, (obj for _, obj in items)):
+            _write_synced(obj, partial_path(path))
+        _fsync_dir(folder)
+    except (OSError, RuntimeError) as error:  # a full disk (torch's writer raises RuntimeError for it)
+        for path in paths:
+            partial_path(path).unlink(missing_ok=True)
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UserError(f"cannot save checkpoint {paths[-1].name} in {folder} ({reason}); the checkpoint set "
+                        f"saved before is intact: free some space, then resume with --continue_train") from None
     commit_marker(paths).touch()
     _fsync_dir(folder)
     _rename_partials(paths)
     commit_marker(paths).unlink()
     _fsync_dir(folder)
+
+
+LOCK_FILE = ".lock"
+
+
+@contextlib.contextmanager
+def experiment_lock(folder: Path) -> Iterator[None]:
+    """Hold ``<folder>/.lock`` inside the ``with`` block: a second run writing the same experiment
+    folder would overwrite the first one's checkpoints, so it stops with a clear error instead.
+    The system releases the lock when the process ends, even when it is killed."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / LOCK_FILE, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise UserError(f"experiment folder {folder} is in use by another training run (process {holder}); "
+                            f"wait for it to finish, or choose another --name") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield
 
 
 def finish_interrupted_save(paths: Sequence[Path]) -> bool:
@@ -168,6 +201,20 @@ def load_state_dict_file(path: str | Path, map_location: str | torch.device = "c
             f"{path} is not a network state dict (expected a mapping of parameter names to tensors)"
         )
     return {_strip_wrapper_prefixes(key): value for key, value in loaded.items()}
+
+
+_STATE_KEYS = ("progress", "optimizers", "schedulers", "rng", "net_digests")
+
+
+def load_training_state(path: Path) -> dict[str, Any]:
+    """A ``<tag>_state.pth`` file, checked to be a training state this project wrote."""
+    state = safe_load(path, map_location="cpu")
+    missing = [key for key in _STATE_KEYS if key not in state] if isinstance(state, Mapping) else list(_STATE_KEYS)
+    if missing or not isinstance(state["net_digests"], Mapping):
+        raise UserError(f"{path} is not a training state written by train.py (it holds {type(state).__name__}"
+                        f"{'' if not isinstance(state, Mapping) else ' without ' + ', '.join(missing)}); remove it "
+                        f"to use the network files alone, or use another checkpoint (--epoch)")
+    return state
 
 
 def _strip_wrapper_prefixes(key: str) -> str:

@@ -9,7 +9,7 @@ signal acts at once: Ctrl-C raises KeyboardInterrupt, SIGTERM ends the process; 
 already saved stay whole either way (util.checkpoint).
 
 ``--continue_train`` without an explicit ``--epoch``/``--load_iter`` resumes from whichever of
-``latest`` and ``interrupted`` was saved last and loads completely.
+``latest`` and ``interrupted`` got furthest (the progress its state file records) and loads completely.
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from typing import Any, Iterator
 
 import torch
 
+from util.checkpoint import load_training_state
 from util.errors import UserError
 
 logger = logging.getLogger(__name__)
@@ -75,16 +76,16 @@ def load_newest_checkpoint(model: Any) -> tuple[str, dict[str, int | bool] | Non
     """Load the checkpoint ``--continue_train`` resumes from; return its tag and progress.
 
     An explicit ``--epoch``/``--load_iter`` is loaded as given. Otherwise ``latest`` and
-    ``interrupted`` are tried, the most recently saved first; one that cannot be loaded
+    ``interrupted`` are tried, the one that got furthest first; one that cannot be loaded
     (missing, corrupt, files of different saves) is reported and the other one is used.
     """
     opt = model.opt
     if opt.load_iter > 0 or opt.epoch != "latest":
         return model.checkpoint_tag(), model.load_checkpoint(model.checkpoint_tag())
-    model.finish_interrupted_saves()  # so the dates below are those of whole sets
+    model.finish_interrupted_saves()  # so the progress below is that of whole sets
     tags = ("latest", INTERRUPTED_TAG)
     candidates = sorted((tag for tag in tags if any(path.exists() for path in model.checkpoint_files(tag))),
-                        key=lambda tag: _saved_at(model, tag), reverse=True) or ["latest"]
+                        key=lambda tag: _recorded_progress(model, tag), reverse=True) or ["latest"]
     for tag, fallback in zip(candidates, candidates[1:]):
         try:
             return tag, _load(model, tag)
@@ -99,6 +100,11 @@ def _load(model: Any, tag: str) -> dict[str, int | bool] | None:
     return progress
 
 
-def _saved_at(model: Any, tag: str) -> int:
-    """When checkpoint ``tag`` was saved: its newest file's modification time."""
-    return max((path.stat().st_mtime_ns for path in model.checkpoint_files(tag) if path.exists()), default=0)
+def _recorded_progress(model: Any, tag: str) -> int:
+    """How far checkpoint ``tag`` got: the images seen its state file records (file dates can be
+    changed by a copy or a ``touch``). -1 without a readable state file: such a set is tried last."""
+    path = model.state_path(tag)
+    try:
+        return int(load_training_state(path)["progress"]["total_iters"]) if path.exists() else -1
+    except (UserError, KeyError, TypeError, ValueError):
+        return -1
