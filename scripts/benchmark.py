@@ -26,8 +26,11 @@ Cases (``--cases``):
 Variants (``--variants``): ``fp32`` / ``bf16`` / ``fp16`` (``--amp``), joined by ``+`` with
 ``channels_last`` and ``compile``, e.g. ``bf16+channels_last``; ``unfused_adam`` runs PyTorch's
 default (unfused) Adam as upstream does, the same-machine baseline of a training step. Every (round, model, variant)
-runs in a fresh process, in the order round by round, so load changes on a shared machine
-spread over all variants; each process also reports the load average.
+runs in a fresh process, in the order round by round and, within a round, variant by variant, so
+load changes on a shared machine spread over all variants; each process also reports the load
+average. A job that fails or outlives ``--time_budget`` is reported as not measured and the
+others still run (the exit status is then 1); ``--json FILE`` keeps the results, rewritten after
+every job.
 
 Peak memory: on CUDA ``torch.cuda.max_memory_allocated`` during the timed steps; on the CPU
 the peak resident set size of the benchmark process during the timed steps (Linux VmHWM, reset
@@ -44,7 +47,9 @@ import argparse
 import contextlib
 import json
 import os
+import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -129,6 +134,17 @@ class PeakMemory:
             self.peak_mb = _status_mb("VmHWM")
 
 
+def device_name(device: torch.device) -> str:
+    """The GPU's or CPU's model name, so results from different machines can be told apart."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.machine()
+
+
 def _reset_peak_rss() -> None:
     with contextlib.suppress(OSError):  # without /proc (not Linux) VmHWM is the whole run's peak
         Path("/proc/self/clear_refs").write_text("5")
@@ -198,6 +214,7 @@ def run_cases(args: argparse.Namespace, model_name: str, variant: str, workdir: 
     opt = TrainOptions().parse(options, save=False)
     device = torch.device(opt.device)
     common = {"model": model_name, "variant": variant, "preset": args.preset, "device": str(device),
+              "device_name": device_name(device),
               "threads": torch.get_num_threads(), "size": opt.crop_size, "batch_size": opt.batch_size}
     rows = []
 
@@ -421,6 +438,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--profile", type=int, default=0,
                         help="print the profiler's top N operators of one training step (stderr)")
     parser.add_argument("--in_process", action="store_true", help="one process for everything (no isolation)")
+    parser.add_argument("--json", default=None,
+                        help="also write the results (and the jobs not measured) to this JSON file, after every job")
+    parser.add_argument("--time_budget", type=float, default=0,
+                        help="seconds for all jobs together; a job still running then is stopped and the ones after "
+                             "it are not started (reported as not measured). 0: no limit")
     parser.add_argument("options", nargs="*", help="more model options after --, e.g. -- --batch_size 4")
     return parser.parse_args(argv)
 
@@ -430,8 +452,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
     os.chdir(REPO_ROOT)  # the built-in datasets (data and test.py cases) live under the repository
     for variant in args.variants:
         variant_options(variant)  # fail early on a misspelt variant
-    jobs = [(model, variant) for _round in range(args.repeat) for model in args.model for variant in args.variants]
+    # Variant by variant within a round: slow variants (compile) come last, after every model's others.
+    jobs = [(model, variant) for _round in range(args.repeat) for variant in args.variants for model in args.model]
+    deadline = time.monotonic() + args.time_budget if args.time_budget > 0 else None
     rows: list[dict] = []
+    failures: list[dict] = []
     for model, variant in jobs:
         if args.in_process or len(jobs) == 1:
             workdir = Path(tempfile.mkdtemp(prefix="benchmark_"))
@@ -440,23 +465,49 @@ def main(argv: list[str] | None = None) -> list[dict]:
             finally:
                 shutil.rmtree(workdir, ignore_errors=True)
         else:
-            rows += run_worker(argv if argv is not None else sys.argv[1:], model, variant)
+            remaining = None if deadline is None else deadline - time.monotonic()
+            job_rows, error = run_worker(argv if argv is not None else sys.argv[1:], model, variant, remaining)
+            rows += job_rows
+            if error is not None:
+                failures.append({"model": model, "variant": variant, "error": error})
+        if args.json:  # after every job, so a run that is cut short keeps what it measured
+            write_json(Path(args.json), summarise(rows), failures)
     summary = summarise(rows)
     for row in summary:
         print(json.dumps(row))
     print()
     print(markdown_table(summary))
+    for failure in failures:
+        print(f"not measured: {failure['model']} ({failure['variant']}): {failure['error']}")
+    if failures:
+        raise SystemExit(1)
     return summary
 
 
-def run_worker(argv: list[str], model: str, variant: str) -> list[dict]:
-    """Run one (model, variant) in a fresh process; return its JSON rows."""
+def write_json(path: Path, summary: list[dict], failures: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"results": summary, "not_measured": failures}, indent=1) + "\n")
+
+
+def run_worker(argv: list[str], model: str, variant: str, timeout: float | None) -> tuple[list[dict], str | None]:
+    """Run one (model, variant) in a fresh process for at most ``timeout`` seconds; return its
+    JSON rows and, when it failed or ran out of time, why (the other jobs still run)."""
+    if timeout is not None and timeout <= 0:
+        return [], "not started: --time_budget spent"
     worker_argv = _replace_values(argv, {"--model": [model], "--variants": [variant], "--repeat": ["1"]})
     command = [sys.executable, str(Path(__file__).resolve()), *worker_argv]
-    result = subprocess.run(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True, check=False)
-    if result.returncode != 0:
-        raise SystemExit(f"benchmark of {model} ({variant}) failed with status {result.returncode}")
-    return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    # Its own process group, so a timeout also ends the compile workers torch.compile starts.
+    with subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True, start_new_session=True) as worker:
+        try:
+            stdout, _ = worker.communicate(timeout=timeout)
+        except BaseException as error:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.communicate()
+            if isinstance(error, subprocess.TimeoutExpired):
+                return [], f"timed out after {timeout:.0f} s (--time_budget)"
+            raise
+    rows = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+    return rows, None if worker.returncode == 0 else f"failed with status {worker.returncode} (its error is above)"
 
 
 def _replace_values(argv: list[str], values: dict[str, list[str]]) -> list[str]:
