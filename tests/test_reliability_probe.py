@@ -1,13 +1,16 @@
 """Regression tests for the defects a hostile probe of train.py/test.py found (issue 18).
 
-Commands run as users run them, with the DEFAULT number of data-loader workers wherever
-workers read files, in a process group of their own so that a hang or a worker left behind
-fails the test. The damaged files come from ``hostile_files.py``.
+Where data-loader workers read files, ``python train.py``/``test.py`` run as subprocesses with the
+DEFAULT number of workers, in a process group of their own, so that a hang or a worker left
+behind fails the test. Cases without workers go through the same entry point (``run_cli(main)``)
+in this process, which saves starting Python and importing torch each time. The damaged files
+come from ``hostile_files.py``.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 from pathlib import Path
 
@@ -48,15 +51,20 @@ def one_error_line(result, *patterns: str) -> str:
     return errors[0]
 
 
-def entry_point_error(script: str, argv: list[str], caplog, capsys) -> str:
-    """``python <script> argv`` through its entry point (run_cli) in this process, for cases that
-    need no worker processes; returns its one ``error:`` line (exit status 2, no traceback)."""
+def entry_point(script: str, argv: list[str]) -> None:
+    """``python <script>.py argv`` through its entry point (run_cli) in this process: for cases
+    that need no worker processes, without the cost of starting Python and importing torch."""
     import test as test_py
     import train as train_py
     from util.errors import run_cli
 
+    run_cli(train_py.main if script == "train" else test_py.main, argv)
+
+
+def entry_point_error(script: str, argv: list[str], caplog, capsys) -> str:
+    """``entry_point`` of a failing command: its one ``error:`` line (exit status 2, no traceback)."""
     with pytest.raises(SystemExit) as raised:
-        run_cli(train_py.main if script == "train" else test_py.main, argv)
+        entry_point(script, argv)
     output = capsys.readouterr()
     # Before train.py sets up its logging the line goes to pytest's log capture, after it to stdout.
     errors = [f"error: {record.getMessage()}" for record in caplog.records if record.levelname == "ERROR"] + [
@@ -66,9 +74,9 @@ def entry_point_error(script: str, argv: list[str], caplog, capsys) -> str:
     return errors[0]
 
 
-def train(tmp_path: Path, root: Path, *args: str, check: bool = False):
+def train(tmp_path: Path, root: Path, *args: str):
     return run_script("train.py", "--dataroot", str(root), "--checkpoints_dir", str(tmp_path / "ck"), "--name", "run",
-                      *TRAIN, *args, cwd=tmp_path, check=check, timeout=180, alone=True)
+                      *TRAIN, *args, cwd=tmp_path, check=False, timeout=180, alone=True)
 
 
 def write_generator(folder: Path, tag: str = "latest") -> Path:
@@ -80,9 +88,9 @@ def write_generator(folder: Path, tag: str = "latest") -> Path:
     return path
 
 
-def run_test_py(tmp_path: Path, root: Path, *args: str, check: bool = False):
+def run_test_py(tmp_path: Path, root: Path, *args: str):
     return run_script("test.py", "--dataroot", str(root), "--checkpoints_dir", str(tmp_path / "ck"), "--name", "run",
-                      "--results_dir", str(tmp_path / "results"), *TINY, *args, cwd=tmp_path, check=check,
+                      "--results_dir", str(tmp_path / "results"), *TINY, *args, cwd=tmp_path, check=False,
                       timeout=180, alone=True)
 
 
@@ -146,10 +154,12 @@ def aligned(tmp_path: Path, root: Path):
                           "train")
 
 
-def test_a_folder_without_its_partner_is_an_error_naming_it(tmp_path):
+def test_a_folder_without_its_partner_is_an_error_naming_it(tmp_path, caplog, capsys):
     """Defect 2 through train.py: train/A/ without train/B/ is not read as side-by-side images."""
     root = folders_dataset(tmp_path, {"A": ["0.png", "1.png"]})
-    one_error_line(train(tmp_path, root, "--num_threads", "0"), r"train/B does not exist, but its partner folder")
+    error = entry_point_error("train", ["--dataroot", str(root), "--checkpoints_dir", str(tmp_path / "ck"), *TRAIN],
+                              caplog, capsys)
+    assert re.search(r"train/B does not exist, but its partner folder", error)
     (root / "train" / "A").rename(root / "train" / "B")
     with pytest.raises(UserError, match=r"train/A does not exist, but its partner folder"):
         aligned(tmp_path, root)
@@ -243,8 +253,8 @@ def test_bad_validation_image_keeps_the_epoch_and_resume_finishes_it(tmp_path):
     assert state["progress"] == {"epoch": 1, "epoch_complete": False, "batches_done": 2, "total_iters": 2}
 
     (root / "val" / "truncated.png").unlink()
-    run_script("train.py", "--dataroot", str(root), "--checkpoints_dir", str(tmp_path / "ck"), "--name", "run",
-               *args, "--continue_train", cwd=tmp_path, timeout=180, alone=True)
+    entry_point("train", ["--dataroot", str(root), "--checkpoints_dir", str(tmp_path / "ck"), "--name", "run", *args,
+                          "--continue_train", "--num_threads", "0"])
     log = (tmp_path / "ck" / "run" / "train.log").read_text()
     assert "resuming at epoch 1 (2 batches of it done, 2 images seen)" in log
     assert "validation (1 images)" in log
@@ -273,6 +283,7 @@ def saved_checkpoint(tmp_path: Path, root: Path) -> Path:
     ("test", "latest_net_G.pth", "random_bytes_in_the_middle", r"latest_net_G\.pth is damaged|cannot read checkpoint "
                                                                r".*latest_net_G\.pth"),
     ("test", "latest_state.pth", "bare_tensor", r"latest_state\.pth is not a training state"),
+    ("test", "latest_net_G.pth", "nan_weights", r"latest_net_G\.pth holds NaN or infinite weights"),
     ("test", "latest_net_G.pth", "changed_weights", r"is inconsistent: latest_net_G\.pth does not match the digest "
                                                     r"recorded in latest_state\.pth"),
 ])
@@ -287,15 +298,6 @@ def test_damaged_checkpoints_are_one_error_naming_the_file(tmp_path, caplog, cap
     argv = [*common, *TRAIN, "--continue_train"] if script == "train" else [
         *common, *TINY, "--results_dir", str(tmp_path / "results")]
     assert re.search(message, entry_point_error(script, argv, caplog, capsys))
-
-
-def test_test_py_refuses_nan_overwritten_weights(tmp_path):
-    """Defect 6 as the probe met it: test.py on a generator file overwritten with NaN."""
-    from hostile_files import nan_weights
-
-    root = write_aligned_dataset(tmp_path / "data", {"test": 1}, size=32)
-    nan_weights(saved_checkpoint(tmp_path, root) / "latest_net_G.pth")
-    one_error_line(run_test_py(tmp_path, root), r"latest_net_G\.pth holds NaN or infinite weights")
 
 
 # -------------------------- 7 and 9. test.py: only this run's results, checkpoints only read
@@ -314,7 +316,8 @@ def test_test_py_results_hold_only_this_run_and_checkpoints_are_only_read(tmp_pa
         (web_dir / stale).parent.mkdir(parents=True, exist_ok=True)
         (web_dir / stale).write_text("from an earlier run")
     checkpoints = tree(tmp_path / "ck")
-    run_test_py(tmp_path, root, "--num_test", "1", check=True)
+    entry_point("test", ["--dataroot", str(root), "--checkpoints_dir", str(tmp_path / "ck"), "--name", "run",
+                         "--results_dir", str(tmp_path / "results"), *TINY, "--num_test", "1", "--num_threads", "0"])
     assert sorted(path.name for path in (web_dir / "images").iterdir()) == ["0000_fake_B.png", "0000_real_A.png",
                                                                             "0000_real_B.png"]
     assert len((web_dir / "metrics.csv").read_text().splitlines()) == 2  # header + the one image
@@ -340,9 +343,9 @@ def test_sr_test_py_upscales_a_plain_folder_of_images(tmp_path):
         write_image(tmp_path / "frames" / f"{name}.png", np.random.default_rng(0).integers(0, 256, (8, 6), np.uint8))
     (tmp_path / "ck" / "sr").mkdir(parents=True)
     torch.save(define_sr_G(1, 1, 4, 1, 4, 4, "crdb").state_dict(), tmp_path / "ck" / "sr" / "latest_net_G.pth")
-    run_script("test.py", "--dataroot", str(tmp_path / "frames"), "--model", "irsrnet", "--nf", "4", "--nb", "1",
-               "--gc", "4", "--checkpoints_dir", str(tmp_path / "ck"), "--results_dir", str(tmp_path / "results"),
-               "--name", "sr", cwd=tmp_path, timeout=180, alone=True)
+    entry_point("test", ["--dataroot", str(tmp_path / "frames"), "--model", "irsrnet", "--nf", "4", "--nb", "1",
+                         "--gc", "4", "--checkpoints_dir", str(tmp_path / "ck"), "--results_dir",
+                         str(tmp_path / "results"), "--name", "sr", "--num_threads", "0"])
     images = tmp_path / "results" / "sr" / "test_latest" / "images"
     assert sorted(path.name for path in images.iterdir()) == ["a_LR.png", "a_SR.png", "b_LR.png", "b_SR.png"]
     assert read_image(images / "a_LR.png").shape[:2] == (8, 6)
@@ -350,17 +353,19 @@ def test_sr_test_py_upscales_a_plain_folder_of_images(tmp_path):
 
 
 # ------------------------------------------------------ 8. one run per experiment folder
-def test_a_second_run_with_the_same_name_is_one_clear_error(tmp_path):
-    """Defect 8: while a run holds the experiment folder, a second train.py with that --name stops
-    at once, before touching it; the lock goes with the process that held it."""
+def test_a_second_run_with_the_same_name_is_one_clear_error(tmp_path, caplog, capsys):
+    """Defect 8: while a run (here this process) holds the experiment folder, a second train.py with
+    that --name stops at once, before touching it; the lock is released with the run."""
     from util.checkpoint import experiment_lock
 
     root = write_aligned_dataset(tmp_path / "data", {"train": 1}, size=32)
     folder = tmp_path / "ck" / "run"
     with experiment_lock(folder):
         before = tree(folder)
-        one_error_line(train(tmp_path, root), rf"experiment folder {re.escape(str(folder))} is in use by another "
-                                              rf"training run \(process \d+\)")
+        error = entry_point_error("train", ["--dataroot", str(root), "--checkpoints_dir", str(tmp_path / "ck"),
+                                            "--name", "run", *TRAIN], caplog, capsys)
+        assert re.search(rf"experiment folder {re.escape(str(folder))} is in use by another training run "
+                         rf"\(process {os.getpid()}\)", error)
         assert tree(folder) == before
     with experiment_lock(folder):  # released: it can be taken again
         pass
@@ -370,11 +375,6 @@ def test_a_second_run_with_the_same_name_is_one_clear_error(tmp_path):
 def test_resume_follows_recorded_progress_and_drops_stale_interrupted_sets(tmp_path, caplog, capsys):
     """Defect 11: an older 'interrupted' set touched to look newest is not resumed from, and the next
     'latest' save removes it."""
-    import os
-
-    import train as train_py
-    from util.errors import run_cli
-
     root = write_aligned_dataset(tmp_path / "data", {"train": 1}, size=32)
     folder = saved_checkpoint(tmp_path, root)  # 'latest': epoch 1 complete, 1 image seen
     for path in folder.glob("latest_*"):
@@ -385,8 +385,8 @@ def test_resume_follows_recorded_progress_and_drops_stale_interrupted_sets(tmp_p
     torch.save(state, folder / "interrupted_state.pth")
     for path in folder.glob("interrupted_*"):
         os.utime(path, ns=(4_000_000_000_000_000_000,) * 2)  # the newest files by far
-    run_cli(train_py.main, ["--dataroot", str(root), "--checkpoints_dir", str(tmp_path / "ck"), "--name", "run",
-                            *TRAIN, "--n_epochs", "2", "--continue_train", "--num_threads", "0"])
+    entry_point("train", ["--dataroot", str(root), "--checkpoints_dir", str(tmp_path / "ck"), "--name", "run",
+                          *TRAIN, "--n_epochs", "2", "--continue_train", "--num_threads", "0"])
     log = (folder / "train.log").read_text()
     assert "resuming from checkpoint 'latest'" in log and "resuming at epoch 2" in log
     assert not list(folder.glob("interrupted_*"))
