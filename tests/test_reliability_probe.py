@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import re
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ import torch
 
 from conftest import run_script, write_aligned_dataset
 from data import create_dataset
+from data.aligned_dataset import AlignedDataset
 from hostile_files import HOSTILE_IMAGES, write_hostile_image
 from models.networks import define_G
 from options.base_options import BaseOptions
@@ -39,7 +41,7 @@ def default_workers() -> int:
     return workers
 
 
-def one_error_line(result, *patterns: str) -> str:
+def one_error_line(result: subprocess.CompletedProcess, *patterns: str) -> str:
     """The command failed with status 2 and one ``error:`` line matching every pattern, no traceback."""
     output = result.stdout + result.stderr
     assert result.returncode == 2, output
@@ -61,7 +63,8 @@ def entry_point(script: str, argv: list[str]) -> None:
     run_cli(train_py.main if script == "train" else test_py.main, argv)
 
 
-def entry_point_error(script: str, argv: list[str], caplog, capsys) -> str:
+def entry_point_error(script: str, argv: list[str], caplog: pytest.LogCaptureFixture,
+                      capsys: pytest.CaptureFixture[str]) -> str:
     """``entry_point`` of a failing command: its one ``error:`` line (exit status 2, no traceback)."""
     with pytest.raises(SystemExit) as raised:
         entry_point(script, argv)
@@ -74,7 +77,7 @@ def entry_point_error(script: str, argv: list[str], caplog, capsys) -> str:
     return errors[0]
 
 
-def train(tmp_path: Path, root: Path, *args: str):
+def train(tmp_path: Path, root: Path, *args: str) -> subprocess.CompletedProcess:
     return run_script("train.py", "--dataroot", str(root), "--checkpoints_dir", str(tmp_path / "ck"), "--name", "run",
                       *TRAIN, *args, cwd=tmp_path, check=False, timeout=180, alone=True)
 
@@ -88,7 +91,7 @@ def write_generator(folder: Path, tag: str = "latest") -> Path:
     return path
 
 
-def run_test_py(tmp_path: Path, root: Path, *args: str):
+def run_test_py(tmp_path: Path, root: Path, *args: str) -> subprocess.CompletedProcess:
     return run_script("test.py", "--dataroot", str(root), "--checkpoints_dir", str(tmp_path / "ck"), "--name", "run",
                       "--results_dir", str(tmp_path / "results"), *TINY, *args, cwd=tmp_path, check=False,
                       timeout=180, alone=True)
@@ -149,7 +152,7 @@ def folders_dataset(tmp_path: Path, names: dict[str, list[str]]) -> Path:
     return root
 
 
-def aligned(tmp_path: Path, root: Path):
+def aligned(root: Path) -> AlignedDataset:
     return create_dataset(TrainOptions().parse(["--dataroot", str(root), *TINY, "--num_threads", "0"], save=False),
                           "train")
 
@@ -162,17 +165,17 @@ def test_a_folder_without_its_partner_is_an_error_naming_it(tmp_path, caplog, ca
     assert re.search(r"train/B does not exist, but its partner folder", error)
     (root / "train" / "A").rename(root / "train" / "B")
     with pytest.raises(UserError, match=r"train/A does not exist, but its partner folder"):
-        aligned(tmp_path, root)
+        aligned(root)
     root_level = tmp_path / "upper"
     write_image(root_level / "A" / "train" / "0.png", np.zeros((32, 32), np.uint8))
     (root_level / "B").mkdir()
     with pytest.raises(UserError, match=r"upper/B/train does not exist"):
-        aligned(tmp_path, root_level)
+        aligned(root_level)
 
 
 def test_lower_case_folders_are_the_folders_layout(tmp_path):
     root = folders_dataset(tmp_path, {"a": ["0.png", "1.png"], "b": ["0.png", "1.png"]})
-    dataset = aligned(tmp_path, root)
+    dataset = aligned(root)
     assert not dataset.is_side_by_side
     assert [(a.parent.name, b.parent.name) for a, b in dataset.pairs] == [("a", "b"), ("a", "b")]
     assert dataset[(1, 0)]["A"].shape == (1, 32, 32)
@@ -182,7 +185,7 @@ def test_two_images_with_one_name_are_an_error(tmp_path):
     root = folders_dataset(tmp_path, {"A": ["dup.png", "dup.jpg"], "B": ["dup.png"]})
     with pytest.raises(UserError, match=r"A/dup\.jpg and .*A/dup\.png have the same name once extensions are "
                                         r"removed.*rename or remove one"):
-        aligned(tmp_path, root)
+        aligned(root)
 
 
 # ----------------------------------------------------------- 3. non-finite values
