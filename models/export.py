@@ -89,6 +89,9 @@ def export_spec(model: BaseModel) -> ExportSpec:
 def export_onnx(graph: GeneratorGraph, example: torch.Tensor, path: Path) -> None:
     """Write ``graph`` as ONNX with symbolic batch, height and width (torch.export-based exporter)."""
     dims = {0: torch.export.Dim.DYNAMIC, 2: torch.export.Dim.DYNAMIC, 3: torch.export.Dim.DYNAMIC}
+    # An example batch of 2: torch.export specialises a size of 1, which would fix the batch size
+    # (or, as the exporter then retries other strategies, take twice as long).
+    example = example[:1].expand(2, -1, -1, -1).contiguous()
     for name in ("onnx_ir", "onnxscript"):  # their graph optimisers log every rewrite at INFO
         logging.getLogger(name).setLevel(logging.WARNING)
     torch.onnx.export(graph, (example,), str(path), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
