@@ -34,15 +34,16 @@ EXPORTABLE_MODELS = ("pix2pix", "cascade3", "irsrnet", "irsrgan")
 INPUT_NAME, OUTPUT_NAME = "input", "output"
 
 
-def _padding_indices(size: torch.Tensor | int, multiple: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _padding_indices(size: torch.Tensor | int, multiple: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Row (or column) indices that pad one side of ``size`` pixels up to a multiple of
-    ``multiple`` by reflection, and whether reflection is possible (padding shorter than the side)."""
+    ``multiple``: by reflection, by repeating the last pixel, and whether reflection is possible
+    (the padding shorter than the side)."""
     # multiple x blocks (not size + padding): symbolic shapes then halve cleanly through pooling layers
     index = torch.arange((size + multiple - 1) // multiple * multiple)
     reflected = torch.where(index < size, index, 2 * (size - 1) - index)
     # Negative reflected indices mean the padding is too long to reflect; they are clamped so
     # that the unused alternative stays a valid gather in every runtime.
-    return reflected.clamp(min=0), reflected.min() >= 0
+    return reflected.clamp(min=0), index.clamp(max=size - 1), reflected.min() >= 0
 
 
 class GeneratorGraph(nn.Module):
@@ -54,11 +55,11 @@ class GeneratorGraph(nn.Module):
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         height, width = image.shape[-2], image.shape[-1]
-        rows, rows_reflect = _padding_indices(height, self.size_multiple)
-        cols, cols_reflect = _padding_indices(width, self.size_multiple)
+        rows_reflected, rows_repeated, rows_reflect = _padding_indices(height, self.size_multiple)
+        cols_reflected, cols_repeated, cols_reflect = _padding_indices(width, self.size_multiple)
         reflect = rows_reflect & cols_reflect  # pad_to_multiple's choice: both sides or neither
-        rows = torch.where(reflect, rows, rows.clamp(max=height - 1)).to(image.device)
-        cols = torch.where(reflect, cols, cols.clamp(max=width - 1)).to(image.device)
+        rows = torch.where(reflect, rows_reflected, rows_repeated).to(image.device)
+        cols = torch.where(reflect, cols_reflected, cols_repeated).to(image.device)
         padded = image.index_select(2, rows).index_select(3, cols)
         return self.network(padded)[..., : height * self.scale, : width * self.scale]
 

@@ -16,7 +16,8 @@ import torch
 import test as test_script
 import train as train_script
 from conftest import REPO_ROOT, write_aligned_dataset
-from models.export import load_torchscript
+from models.export import GeneratorGraph, load_torchscript
+from models.networks.padding import crop_to, pad_to_multiple
 from test_irsrgan import TINY_G, write_sr_dataset
 from util.errors import UserError, run_cli
 from util.image_io import read_image
@@ -24,7 +25,8 @@ from util.image_io import read_image
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 import export as export_script  # noqa: E402
 
-PIX2PIX = ["--model", "pix2pix", "--netG", "resnet_6blocks", "--ngf", "4"]  # test.py and export.py repeat these
+# test.py and export.py repeat these; unet_128 pads 32x32 images to 128x128: past the side, so by repetition
+PIX2PIX = ["--model", "pix2pix", "--netG", "unet_128", "--ngf", "4"]
 CASCADE3 = ["--model", "cascade3", "--netG1", "resnet_6blocks", "--ngf", "4", "--stage2_width", "0.125",
             "--denoise_features", "4", "--denoise_depth", "2", "--stage2_input", "coarse+visible"]
 IRSRNET = ["--model", "irsrnet", *TINY_G, "--scale", "2"]
@@ -47,6 +49,17 @@ def assert_checked(checks: list, output: str) -> None:
         assert check.path.is_file() and len(check.differences) == 2
         assert max(check.differences.values()) < 1e-4
         assert re.search(rf"^{check.format}: .* max abs difference from PyTorch: [\d.e+-]+ at \d+x\d+, ", output, re.M)
+
+
+@pytest.mark.parametrize("size", [(128, 256), (100, 200), (40, 52), (20, 300), (1, 1)])
+def test_graph_pads_as_the_models_do(size):
+    """Index-based padding equals pad_to_multiple: none, reflection, repetition (one side too short)."""
+    torch.manual_seed(0)
+    network = torch.nn.Conv2d(1, 1, 5, padding=2)
+    image = torch.randn(2, 1, *size)
+    padded, original = pad_to_multiple(image, 128)
+    with torch.no_grad():
+        assert torch.equal(GeneratorGraph(network, 128, 1)(image), crop_to(network(padded), original))
 
 
 def test_pix2pix_export_matches_pytorch_and_runs_through_test_py(tmp_path, capsys):
