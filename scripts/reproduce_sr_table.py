@@ -1,42 +1,46 @@
-"""Reproduce IRSRGAN's comparison: bicubic, IRSRNet, IRSRGAN and their interpolation, and the
-random-degradation ablation.
+"""Reproduce IRSRGAN's comparison over seeds: bicubic, IRSRNet, IRSRGAN and their interpolation,
+per test source, and (``--ablations``) the paper's two ablations.
 
 On an SR dataset (HR images; LR made on the fly), ``train.py`` trains the PSNR stage
 (``--model irsrnet``) and then the GAN stage (``--model irsrgan``, initialised from it);
 ``scripts/net_interp.py`` blends the two generators with ``--alpha``; ``test.py`` evaluates
 each model on the test split and ``scripts/evaluate.py`` the bicubic upscaling of the same
-LR images. All run as subprocesses, as a user would run them. Metrics follow the SR
-convention: per image on the 1-channel (grey = luma) 8-bit images, ``--scale`` border pixels
-ignored by PSNR and SSIM (11x11 Gaussian window), then averaged. The table is printed as
-Markdown and written as CSV.
+LR images. All run as subprocesses, as a user would run them, once per ``--seeds`` entry.
 
-The ablation trains IRSRNet a second time with ``--degradation_prob 0`` (clean bicubic LR
-only; the table's IRSRNet, with the default 0.25, is the other arm, so both have the same
-budget) and tests both on the clean test LR and on LR degraded by the same preset with a
-fixed seed per image (``--eval_degradation fixed``). Per-image SSIM goes to a box plot.
+Metrics: per image on the 1-channel 8-bit images, ``--scale`` border pixels ignored, then
+averaged over images; the table gives the mean ± std of those averages over seeds. PSNR/SSIM
+are on the grey levels (0..255); PSNR-Y/SSIM-Y on BT.601 luma (16 + 219 g / 255, the BasicSR
+and IRSRGAN convention, about +1.32 dB on PSNR). "sharpness" is the mean log2 variance of the
+Laplacian of the output (the numerator of IRSRGAN's LPIPS-I; HR's own value is printed beside
+it): closer to HR's is sharper without being noisier. "vs bicubic" is the PSNR gain and the
+share of (seed, image) pairs where the method beats bicubic. When the test split has one
+folder per source (``test/HR/<source>/``), every row is repeated per source.
 
-    python scripts/reproduce_sr_table.py                       # synthetic SR data, CPU-sized
-    python scripts/reproduce_sr_table.py --lpips_weights vgg16-397923af.pth --vgg_weights vgg19-dcbb9e9d.pth
+    python scripts/reproduce_sr_table.py                              # synthetic SR data, CPU recipe, 3 seeds
+    python scripts/reproduce_sr_table.py --dataroot datasets/real_sr --seeds 0
+    python scripts/reproduce_sr_table.py --ablations degradation,architecture --seeds 0
     python scripts/reproduce_sr_table.py --dataroot datasets/tisr_x4 --nf 64 --nb 23 --gc 32 --ndf 64 \\
-        --crop_size 128 --batch_size 16 --psnr_epochs 250 --psnr_lr 2e-4 --gan_epochs 150 \\
-        --max_dataset_size 1000000 --lpips_weights vgg16-397923af.pth --vgg_weights vgg19-dcbb9e9d.pth
+        --crop_size 128 --batch_size 16 --psnr_iters 400000 --psnr_lr 2e-4 --gan_iters 400000 \\
+        --lpips_weights vgg16-397923af.pth --vgg_weights vgg19-dcbb9e9d.pth
 
-The defaults (a 16-wide, 2-block CRDB generator, 64x64 HR patches in batches of 8, 200 training
-images, 16 epochs for each IRSRNet and 3 for IRSRGAN) took 38 minutes on the project's 2-core
-CPU while other jobs kept its load average at 4-6.5 (IRSRNet epochs of 13 to 127 s); on two idle
-cores, about 11 minutes. Nothing is downloaded: LPIPS and the GAN stage's VGG19 loss use
-torchvision's ImageNet weights only when they are already in its cache, or a local file when
-given, and the table says what was used instead otherwise.
+The defaults are the CPU recipe (docs/sr_recipe.md): a 32-wide, 3-block CRDB generator that
+predicts the residual over bicubic upsampling (``--sr_residual bicubic``), 96x96 HR patches in
+batches of 8, Adam 5e-4 with cosine decay over ``--psnr_iters`` steps, an EMA whose horizon
+is a tenth of the run, clean bicubic LR for the main table, then ``--gan_iters`` GAN steps.
+Nothing is downloaded: LPIPS and the GAN stage's VGG19 loss use torchvision's ImageNet weights
+only when they are already in its cache, or a local file when given, and the table says what
+was used instead otherwise.
 """
 from __future__ import annotations
 
 import argparse
 import csv
-import json
+import math
 import shlex
 import shutil
 import sys
 import time
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -49,20 +53,27 @@ sys.path.insert(0, str(REPO_ROOT))
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from data.image_folder import find_images  # noqa: E402
 from scripts.reproduce_v2ir_table import run  # noqa: E402
 from util.errors import UserError, run_cli  # noqa: E402
-from util.evaluation import find_result_pairs, parse_metric_names, write_manifest  # noqa: E402
+from util.evaluation import find_result_pairs, parse_metric_names, read_for_metrics, write_manifest  # noqa: E402
 from util.image_io import read_image, write_image  # noqa: E402
-from util.metrics import format_markdown_table  # noqa: E402
+from util.lpips_metrics import laplacian_variance  # noqa: E402
+from util.metrics import precision  # noqa: E402
 
 DEFAULT_DATAROOT = "./datasets/synthetic_sr"
 LPIPS_METRICS = ("lpips", "lpips_i", "lpips_i_ref")
-COLUMN_TITLES = {"psnr": "PSNR ↑", "ssim": "SSIM ↑", "rmse": "RMSE ↓", "lpips": "LPIPS ↓",
-                 "lpips_i": "LPIPS-I ↑", "lpips_i_ref": "LPIPS-I-ref ↑"}
+COLUMN_TITLES = {"psnr": "PSNR ↑", "ssim": "SSIM ↑", "rmse": "RMSE ↓", "psnr_y": "PSNR-Y ↑", "ssim_y": "SSIM-Y ↑",
+                 "lpips": "LPIPS ↓", "lpips_i": "LPIPS-I ↑", "lpips_i_ref": "LPIPS-I-ref ↑",
+                 "sharpness": "sharpness"}
 RANDOM_LPIPS_NOTE = "random VGG, not comparable"
 # torchvision's ImageNet weight files, as its weights API names them in <hub dir>/checkpoints.
 VGG16_FILE = "vgg16-397923af.pth"
 VGG19_FILE = "vgg19-dcbb9e9d.pth"
+# The EMA averages over about this share of the run: long enough to smooth the last steps'
+# noise, short enough not to mix in the early, worse weights of a short run.
+EMA_HORIZON_SHARE = 0.1
+ALL_SOURCES = "all"
 
 
 # ------------------------------------------------------------------ weights: no downloads
@@ -147,28 +158,108 @@ def write_bicubic_results(source: Path, target: Path, scale: int) -> Path:
     return target
 
 
-# ------------------------------------------------------------------ results
-def read_summary(folder: Path) -> dict[str, tuple[float, float]]:
-    """``{metric: (mean, std)}`` from a results folder's metrics.json."""
-    summary = json.loads((folder / "metrics.json").read_text())
-    return {name: (float(value["mean"]), float(value["std"])) for name, value in summary.items()}
-
-
-def read_per_image(folder: Path, metric: str) -> list[float]:
+# ------------------------------------------------------------------ per-image results
+def read_per_image(folder: Path, metrics: Sequence[str]) -> dict[str, dict[str, float]]:
+    """``{image: {metric: value}}`` from a results folder's metrics.csv, plus each output's sharpness."""
     with open(folder / "metrics.csv", newline="") as handle:
-        return [float(row[metric]) for row in csv.DictReader(handle)]
+        rows = {row["image"]: {name: float(row[name]) for name in metrics if name in row}
+                for row in csv.DictReader(handle)}
+    for image, sharpness in sharpness_per_image(folder, "output").items():
+        rows[image]["sharpness"] = sharpness
+    return rows
+
+
+def sharpness_per_image(folder: Path, which: str) -> dict[str, float]:
+    """log2 of the variance of the Laplacian (0..255 scale) of each output or reference image."""
+    pairs, _, _ = find_result_pairs(folder)
+    return {pair.image: math.log2(max(float(laplacian_variance(read_for_metrics(getattr(pair, which))[None])[0]),
+                                      1e-12)) for pair in pairs}
+
+
+def channel_spread(folder: Path) -> float:
+    """Mean absolute difference between the colour channels of the outputs (0..255): the
+    colour-stripe artefact of RGB networks on grey images; 0 for grey output."""
+    pairs, _, _ = find_result_pairs(folder)
+    spreads = []
+    for pair in pairs:
+        image = read_for_metrics(pair.output)
+        if image.shape[0] < 3:
+            return 0.0
+        spreads.append(float(((image[0] - image[1]).abs() + (image[1] - image[2]).abs()
+                              + (image[0] - image[2]).abs()).mean() / 3))
+    return float(np.mean(spreads))
+
+
+def image_sources(dataroot: Path, phase: str = "test") -> dict[str, str]:
+    """``{image name: source}`` when the split keeps one folder per source (``<phase>/HR/<source>/``
+    or ``<phase>/<source>/``); empty when its images lie in one folder."""
+    split = dataroot / phase
+    base = split / "HR" if (split / "HR").is_dir() else split
+    if not base.is_dir():
+        return {}
+    sources = {}
+    for path in find_images(base):
+        relative = path.relative_to(base)
+        if len(relative.parts) > 1 and relative.parts[0] != "LR":
+            sources[path.stem] = relative.parts[0]
+    return sources
+
+
+@dataclass
+class MethodRuns:
+    """One method's per-image values in every seed: ``seeds[seed][image][metric]``."""
+    seeds: dict[int, dict[str, dict[str, float]]]
+    train_seconds: list[float]
+    iters: str = ""
+
+
+def aggregate(runs: MethodRuns, groups: dict[str, list[str]], bicubic: dict[str, dict[str, float]] | None
+              ) -> dict[str, dict[str, tuple[float, float]]]:
+    """Per source: each metric's mean over the source's images in each seed, then mean and std
+    over seeds; with ``bicubic``, also the PSNR gain over it and the share of (seed, image)
+    pairs where the method's PSNR is higher."""
+    table = {}
+    for source, images in groups.items():
+        per_seed: dict[str, list[float]] = defaultdict(list)
+        wins = []
+        for values in runs.seeds.values():
+            for metric in next(iter(values.values())):
+                per_seed[metric].append(float(np.mean([values[image][metric] for image in images])))
+            if bicubic is not None:
+                gains = [values[image]["psnr"] - bicubic[image]["psnr"] for image in images]
+                per_seed["psnr_gain"].append(float(np.mean(gains)))
+                wins += [gain > 0 for gain in gains]
+        row = {metric: (float(np.mean(v)), float(np.std(v))) for metric, v in per_seed.items()}
+        if bicubic is not None:
+            row["win_rate"] = (float(np.mean(wins)), 0.0)
+        table[source] = row
+    return table
+
+
+def format_cell(metric: str, mean: float, std: float) -> str:
+    if metric == "win_rate":
+        return f"{100 * mean:.0f} %"
+    digits = 2 if metric in ("sharpness", "psnr_gain") else precision(metric)
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
 def column_title(metric: str, lpips: LpipsChoice) -> str:
-    title = COLUMN_TITLES.get(metric, metric.upper())
+    titles = {**COLUMN_TITLES, "psnr_gain": "Δ PSNR vs bicubic", "win_rate": "beats bicubic"}
+    title = titles.get(metric, metric.upper())
     return f"{title} ({RANDOM_LPIPS_NOTE})" if metric in LPIPS_METRICS and lpips.weights == "random" else title
 
 
-def markdown_table(rows: dict[str, dict[str, tuple[float, float]]], lpips: LpipsChoice, row_header: str) -> str:
-    """The shared table format (mean ± std, papers' precision) with readable, honest column titles."""
-    lines = format_markdown_table(rows, row_header=row_header).splitlines()
-    metrics = next(iter(rows.values()))
-    lines[0] = "| " + " | ".join([row_header, *(column_title(name, lpips) for name in metrics)]) + " |"
+def markdown_table(rows: dict[str, dict[str, dict[str, tuple[float, float]]]], lpips: LpipsChoice,
+                   row_header: str) -> str:
+    """``rows[label][source][metric] = (mean, std)`` as Markdown, one line per label and source."""
+    metrics = list(dict.fromkeys(metric for by_source in rows.values() for row in by_source.values()
+                                 for metric in row))
+    lines = ["| " + " | ".join([row_header, "source", *(column_title(name, lpips) for name in metrics)]) + " |",
+             "|" + "---|" * (len(metrics) + 2)]
+    for label, by_source in rows.items():
+        for source, row in by_source.items():
+            cells = [format_cell(name, *row[name]) if name in row else "" for name in metrics]
+            lines.append("| " + " | ".join([label, source, *cells]) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -176,19 +267,22 @@ def csv_column(metric: str, lpips: LpipsChoice) -> str:
     return f"{metric}_random_vgg" if metric in LPIPS_METRICS and lpips.weights == "random" else metric
 
 
-def write_table_csv(path: Path, rows: dict[str, dict[str, tuple[float, float]]], extra: dict[str, dict[str, str]],
-                    lpips: LpipsChoice, first_column: str) -> None:
-    """One row per entry of ``rows``: mean and std of each metric, then the ``extra`` columns."""
-    metrics = list(next(iter(rows.values())))
+def write_table_csv(path: Path, rows: dict[str, dict[str, dict[str, tuple[float, float]]]],
+                    extra: dict[str, dict[str, str]], lpips: LpipsChoice, first_column: str) -> None:
+    """One row per label and source: mean and std over seeds of each metric, then the ``extra`` columns."""
+    metrics = list(dict.fromkeys(metric for by_source in rows.values() for row in by_source.values()
+                                 for metric in row))
     extra_columns = list(next(iter(extra.values())))
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow([first_column, *(f"{csv_column(name, lpips)}{suffix}" for name in metrics
-                                         for suffix in ("", "_std")), *extra_columns])
-        for label, summary in rows.items():
-            writer.writerow([label, *(f"{value:.6f}" for name in metrics for value in summary[name]),
-                             *(extra[label][column] for column in extra_columns)])
+        writer.writerow([first_column, "source", *(f"{csv_column(name, lpips)}{suffix}" for name in metrics
+                                                   for suffix in ("", "_std")), *extra_columns])
+        for label, by_source in rows.items():
+            for source, row in by_source.items():
+                writer.writerow([label, source, *(f"{value:.6f}" if name in row else "" for name in metrics
+                                                  for value in row.get(name, (0.0, 0.0))),
+                                 *(extra[label][column] for column in extra_columns)])
 
 
 def save_ssim_boxplot(groups: dict[str, dict[str, list[float]]], path: Path, title: str) -> None:
@@ -202,49 +296,104 @@ def save_ssim_boxplot(groups: dict[str, dict[str, list[float]]], path: Path, tit
         axis.set_xticks(range(1, len(arms) + 1), list(arms), fontsize=8)
         axis.set_title(f"{test_set} test LR (n = {len(next(iter(arms.values())))})", fontsize=10)
         axis.grid(True, axis="y", alpha=0.3)
-    axes[0].set_ylabel("SSIM per image")
+    axes[0].set_ylabel("SSIM per image (all seeds)")
     figure.suptitle(title, fontsize=10)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path)
 
 
+def detail_window(reference: np.ndarray, size: int) -> tuple[int, int]:
+    """Top-left corner of the ``size`` x ``size`` window with the most Laplacian energy in ``reference``."""
+    laplacian = np.abs(4 * reference[1:-1, 1:-1] - reference[:-2, 1:-1] - reference[2:, 1:-1]
+                       - reference[1:-1, :-2] - reference[1:-1, 2:])
+    step = max(size // 4, 1)
+    best, corner = -1.0, (0, 0)
+    for top in range(0, max(laplacian.shape[0] - size, 0) + 1, step):
+        for left in range(0, max(laplacian.shape[1] - size, 0) + 1, step):
+            energy = float(laplacian[top:top + size, left:left + size].sum())
+            if energy > best:
+                best, corner = energy, (top + 1, left + 1)
+    return corner
+
+
+def write_side_by_side(folders: dict[str, Path], path: Path, count: int = 3, size: int = 128) -> None:
+    """Crops of ``count`` test images, one row each: every method's output, then HR, with titles."""
+    from PIL import ImageDraw
+
+    pairs = {label: {pair.image: pair for pair in find_result_pairs(folder)[0]} for label, folder in folders.items()}
+    names = sorted(next(iter(pairs.values())))
+    chosen = [names[round(i * (len(names) - 1) / max(count - 1, 1))] for i in range(min(count, len(names)))]
+    gap, title = 4, 14
+    columns = [*folders, "HR"]
+    sheet = Image.new("L", (len(columns) * (size + gap), title + len(chosen) * (size + gap)), 255)
+    draw = ImageDraw.Draw(sheet)
+    for column, label in enumerate(columns):
+        draw.text((column * (size + gap) + 2, 1), label[:22], fill=0)
+    for row, name in enumerate(chosen):
+        reference = read_image(next(iter(pairs.values()))[name].target)[..., 0]
+        crop = min(size, *reference.shape[:2])
+        top, left = detail_window(reference.astype(np.float64), crop)
+        for column, label in enumerate(columns):
+            source = reference if label == "HR" else read_image(pairs[label][name].output)[..., 0]
+            tile = Image.fromarray(np.asarray(source[top:top + crop, left:left + crop], dtype=np.uint8))
+            sheet.paste(tile, (column * (size + gap), title + row * (size + gap)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path)
+
+
 # ------------------------------------------------------------------ the pipeline
+def parse_seeds(text: str) -> tuple[int, ...]:
+    try:
+        seeds = tuple(dict.fromkeys(int(part) for part in text.split(",") if part.strip()))
+    except ValueError:
+        seeds = ()
+    if not seeds or min(seeds) < 0:
+        raise UserError(f"--seeds {text!r}: give comma-separated non-negative integers, e.g. 0,1,2")
+    return seeds
+
+
+ABLATIONS = ("degradation", "architecture")
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--dataroot", default=None,
                         help=f"SR dataset (train/ and test/ folders of HR images, or HR/ + LR/ pairs); default: "
                              f"{DEFAULT_DATAROOT}, made from the synthetic dataset's infrared images if missing")
-    parser.add_argument("--name", default="sr_table", help="experiment names are <name>_<model>")
+    parser.add_argument("--name", default="sr_table", help="experiment names are <name>_s<seed>_<model>")
     parser.add_argument("--checkpoints_dir", default="./checkpoints")
     parser.add_argument("--results_dir", default="./results")
-    g = parser.add_argument_group("budget (the defaults are CPU-sized; the published runs use --nf 64 --nb 23 "
-                                  "--gc 32 --ndf 64 --crop_size 128 --psnr_epochs 250 --gan_epochs 150 "
-                                  "--psnr_lr 2e-4)")
+    parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds; the table is mean ± std over them")
+    g = parser.add_argument_group("budget (the defaults are the CPU recipe; the published runs use --nf 64 --nb 23 "
+                                  "--gc 32 --ndf 64 --crop_size 128 --psnr_lr 2e-4 and far more steps)")
     g.add_argument("--scale", type=int, default=4, choices=[2, 3, 4])
-    g.add_argument("--nf", type=int, default=16, help="generator trunk width")
-    g.add_argument("--nb", type=int, default=2, help="CRDB blocks")
-    g.add_argument("--gc", type=int, default=8, help="growth channels of the dense blocks")
-    g.add_argument("--ndf", type=int, default=16, help="discriminator width")
-    g.add_argument("--crop_size", type=int, default=64, help="HR training patch (at least 64 for the discriminator)")
+    g.add_argument("--netG", default="crdb", choices=["crdb", "rrdb"])
+    g.add_argument("--nf", type=int, default=32, help="generator trunk width")
+    g.add_argument("--nb", type=int, default=3, help="CRDB blocks")
+    g.add_argument("--gc", type=int, default=16, help="growth channels of the dense blocks")
+    g.add_argument("--sr_residual", default="bicubic", choices=["bicubic", "none"],
+                   help="the generator predicts the residual over bicubic upsampling, or the whole image")
+    g.add_argument("--ndf", type=int, default=32, help="discriminator width")
+    g.add_argument("--crop_size", type=int, default=96, help="HR training patch (at least 64 for the discriminator)")
     g.add_argument("--batch_size", type=int, default=8)
-    g.add_argument("--max_dataset_size", type=int, default=200, help="training images used")
-    g.add_argument("--psnr_epochs", type=int, default=16, help="epochs of each IRSRNet run (cosine schedule)")
-    g.add_argument("--gan_epochs", type=int, default=3, help="epochs of the IRSRGAN stage (constant rate)")
-    g.add_argument("--psnr_lr", type=float, default=1e-3,
-                   help="IRSRNet's Adam rate; the published 2e-4 is too slow for a few hundred steps of a tiny net")
+    g.add_argument("--max_dataset_size", type=int, default=1_000_000, help="training images used")
+    g.add_argument("--psnr_iters", type=int, default=1000, help="optimiser steps of each IRSRNet run (cosine decay)")
+    g.add_argument("--gan_iters", type=int, default=200, help="optimiser steps of the IRSRGAN stage")
+    g.add_argument("--psnr_lr", type=float, default=5e-4,
+                   help="IRSRNet's Adam rate; the published 2e-4 is too slow for a few thousand steps of a small net")
     g.add_argument("--gan_lr", type=float, default=1e-4, help="IRSRGAN's Adam rate (ESRGAN's; IRSRGAN used 3e-4)")
     g.add_argument("--num_test", type=int, default=None, help="test images (default: the whole split)")
-    g.add_argument("--seed", type=int, default=0)
     g = parser.add_argument_group("methods and metrics")
     g.add_argument("--alpha", type=float, default=0.8,
                    help="weight of the GAN generator in the interpolated model: (1 - alpha) PSNR + alpha GAN")
-    g.add_argument("--degradation_prob", type=float, default=0.25,
-                   help="random-degradation probability of the table's IRSRNet and IRSRGAN (the ablation's 'with' "
-                        "arm; its other arm uses 0)")
-    g.add_argument("--metrics", default="psnr,ssim,lpips,lpips_i",
-                   help="main table, comma-separated from psnr,ssim,rmse,lpips,lpips_i,lpips_i_ref; the ablation "
-                        "uses psnr,ssim")
+    g.add_argument("--degradation_prob", type=float, default=0.0,
+                   help="random-degradation probability of the table's IRSRNet and IRSRGAN (the test LR is clean)")
+    g.add_argument("--ablation_degradation_prob", type=float, default=0.25,
+                   help="the degradation ablation's 'with' arm (its other arm uses 0)")
+    g.add_argument("--metrics", default="psnr,ssim,psnr_y,ssim_y,lpips,lpips_i_ref",
+                   help="main table, comma-separated from psnr,ssim,rmse,psnr_y,ssim_y,lpips,lpips_i,lpips_i_ref "
+                        "(LPIPS ones only with VGG16 weights); the ablations use psnr,ssim")
     g.add_argument("--lpips_weights", default="auto",
                    help="VGG16 for LPIPS: auto (torchvision's ImageNet weights when cached, else LPIPS is left out), "
                         f"a local {VGG16_FILE}, torchvision, or random (an untrained backbone, labelled)")
@@ -252,7 +401,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="VGG19 of the GAN stage's perceptual loss: auto (torchvision's weights when cached, else "
                         f"none), a local {VGG19_FILE}, torchvision, random (untrained features, which hold almost "
                         f"nothing: smoke tests) or none (no perceptual term; L1 at weight 1 + RaGAN 0.005)")
-    g.add_argument("--no_ablation", action="store_true", help="only the main table")
+    g.add_argument("--ablations", default="",
+                   help=f"comma-separated from {','.join(ABLATIONS)}: random degradation on/off tested on clean and "
+                        f"degraded LR; CRDB vs RRDB at equal steps on grey images as RGB (colour-stripe measure)")
     g = parser.add_argument_group("passing flags on")
     g.add_argument("--threads", type=int, default=None,
                    help="CPU threads of each subprocess (OMP_NUM_THREADS); 1 can be faster on a shared machine")
@@ -260,11 +411,21 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     g.add_argument("--train_args", default="", help="extra flags for every train.py call")
     opt = parser.parse_args(argv)
     opt.metrics = parse_metric_names(opt.metrics)
+    opt.seeds = parse_seeds(opt.seeds)
+    opt.ablations = tuple(part.strip() for part in opt.ablations.split(",") if part.strip())
+    unknown = sorted(set(opt.ablations) - set(ABLATIONS))
+    if unknown:
+        raise UserError(f"--ablations {','.join(unknown)}: choose from {','.join(ABLATIONS)}")
     if not 0.0 <= opt.alpha <= 1.0:
         raise UserError(f"--alpha must lie in [0, 1], got {opt.alpha}")
-    if min(opt.psnr_epochs, opt.gan_epochs) < 1:
-        raise UserError("--psnr_epochs and --gan_epochs must be at least 1")
+    if min(opt.psnr_iters, opt.gan_iters) < 1:
+        raise UserError("--psnr_iters and --gan_iters must be at least 1")
     return opt
+
+
+def ema_decay(iters: int) -> float:
+    """An EMA decay whose horizon 1 / (1 - d) is EMA_HORIZON_SHARE of ``iters`` steps (at least 10)."""
+    return 1.0 - 1.0 / max(EMA_HORIZON_SHARE * iters, 10.0)
 
 
 class Pipeline:
@@ -273,12 +434,18 @@ class Pipeline:
     def __init__(self, opt: argparse.Namespace, dataroot: str, lpips: LpipsChoice) -> None:
         self.opt = opt
         self.lpips = lpips
-        self.architecture = ["--dataroot", dataroot, "--scale", str(opt.scale), "--nf", str(opt.nf), "--nb",
-                             str(opt.nb), "--gc", str(opt.gc), "--seed", str(opt.seed),
-                             *shlex.split(opt.common_args)]
+        self.dataroot = dataroot
         self.checkpoints = Path(opt.checkpoints_dir)
         self.results = Path(opt.results_dir)
         self.log = self.results / f"{opt.name}_log.txt"
+        train = Path(dataroot) / "train"
+        self.train_images = min(len(find_images(train / "HR" if (train / "HR").is_dir() else train)),
+                                opt.max_dataset_size)
+
+    def architecture(self, seed: int, *flags: str) -> list[str]:
+        opt = self.opt
+        return ["--dataroot", self.dataroot, "--scale", str(opt.scale), "--nf", str(opt.nf), "--nb", str(opt.nb),
+                "--gc", str(opt.gc), "--netG", opt.netG, "--seed", str(seed), *flags, *shlex.split(opt.common_args)]
 
     def metric_flags(self, metrics: Sequence[str]) -> list[str]:
         if self.lpips.weights is None:
@@ -288,40 +455,59 @@ class Pipeline:
             flags += ["--lpips_weights", str(self.lpips.weights)]
         return flags
 
-    def train(self, model: str, name: str, epochs: int, *flags: str) -> float:
-        """Train one stage from scratch; return its seconds."""
+    def epochs(self, iters: int) -> int:
+        """Epochs that give at least ``iters`` optimiser steps."""
+        return math.ceil(iters / math.ceil(self.train_images / self.opt.batch_size))
+
+    def train(self, model: str, name: str, iters: int, architecture: list[str], *flags: str) -> float:
+        """Train one stage from scratch for about ``iters`` steps; return its seconds."""
         shutil.rmtree(self.checkpoints / name, ignore_errors=True)  # a fresh run, never a stale resume
         opt = self.opt
-        args = ["--model", model, "--name", name, "--checkpoints_dir", str(self.checkpoints), *self.architecture,
+        args = ["--model", model, "--name", name, "--checkpoints_dir", str(self.checkpoints), *architecture,
                 "--crop_size", str(opt.crop_size), "--batch_size", str(opt.batch_size), "--max_dataset_size",
-                str(opt.max_dataset_size), "--n_epochs", str(epochs), "--n_epochs_decay", "0", "--val_freq", "0",
-                "--save_epoch_freq", "1000000", "--display_id", "0", "--no_html", *flags,
-                *shlex.split(opt.train_args)]
-        print(f"[{name}] training {model} for {epochs} epoch(s) ...", flush=True)
+                str(opt.max_dataset_size), "--n_epochs", str(self.epochs(iters)), "--n_epochs_decay", "0",
+                "--ema_decay", f"{ema_decay(iters):.6f}", "--val_freq", "0", "--save_epoch_freq", "1000000",
+                "--display_id", "0", "--no_html", *flags, *shlex.split(opt.train_args)]
+        print(f"[{name}] training {model} for {self.epochs(iters)} epoch(s) (~{iters} steps) ...", flush=True)
         return run("train.py", args, self.log, opt.threads)
 
-    def test(self, model: str, name: str, metrics: Sequence[str], results_dir: Path, *flags: str) -> Path:
+    def train_pair(self, prefix: str, seed: int, architecture: list[str], degradation_prob: float,
+                   vgg: VggChoice | None) -> tuple[float, float]:
+        """IRSRNet, then (given ``vgg``) IRSRGAN from it; returns both training times."""
+        opt = self.opt
+        degradation = ("--degradation_prob", str(degradation_prob))
+        psnr_seconds = self.train("irsrnet", f"{prefix}_irsrnet", opt.psnr_iters, architecture, *degradation,
+                                  "--lr", str(opt.psnr_lr), "--lr_policy", "cosine")
+        if vgg is None:
+            return psnr_seconds, 0.0
+        gan_seconds = self.train("irsrgan", f"{prefix}_irsrgan", opt.gan_iters, architecture, *degradation,
+                                 "--lr", str(opt.gan_lr), "--ndf", str(opt.ndf), "--psnr_checkpoint",
+                                 str(self.generator_file(f"{prefix}_irsrnet")), *vgg.flags)
+        return psnr_seconds, gan_seconds
+
+    def test(self, model: str, name: str, metrics: Sequence[str], results_dir: Path, architecture: list[str],
+             *flags: str) -> Path:
         """test.py on the test split; returns its results folder."""
         args = ["--model", model, "--name", name, "--checkpoints_dir", str(self.checkpoints), "--results_dir",
-                str(results_dir), *self.architecture, *self.metric_flags(metrics), *flags]
+                str(results_dir), *architecture, *self.metric_flags(metrics), *flags]
         if self.opt.num_test is not None:
             args += ["--num_test", str(self.opt.num_test)]
         run("test.py", args, self.log, self.opt.threads)
         return results_dir / name / "test_latest"
 
-    def interpolate(self, psnr_name: str, gan_name: str) -> Path:
+    def interpolate(self, prefix: str, architecture: list[str]) -> Path:
         """net_interp.py's blend of the two generators that test.py evaluates, tested the same way."""
-        out = self.results / f"{self.opt.name}_interp"
-        args = ["--psnr_weights", str(self.generator_file(psnr_name)), "--gan_weights",
-                str(self.generator_file(gan_name)), "--lambdas", str(self.opt.alpha), "--out", str(out),
-                *self.architecture, *self.metric_flags(self.opt.metrics)]
+        out = self.results / f"{prefix}_interp"
+        args = ["--psnr_weights", str(self.generator_file(f"{prefix}_irsrnet")), "--gan_weights",
+                str(self.generator_file(f"{prefix}_irsrgan")), "--lambdas", str(self.opt.alpha), "--out", str(out),
+                *architecture, *self.metric_flags(self.opt.metrics)]
         if self.opt.num_test is not None:
             args += ["--num_test", str(self.opt.num_test)]
         run("scripts/net_interp.py", args, self.log, self.opt.threads)
         return out / f"interp_{self.opt.alpha:.2f}" / "test_latest"
 
     def generator_file(self, name: str) -> Path:
-        # test.py evaluates the EMA generator when there is one; the blend must start from the same weights.
+        # test.py evaluates the EMA generator when there is one; the GAN stage and the blend start from it too.
         folder = self.checkpoints / name
         ema = folder / "latest_net_G_ema.pth"
         return ema if ema.is_file() else folder / "latest_net_G.pth"
@@ -333,7 +519,19 @@ class Pipeline:
         return folder
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, tuple[float, float]]]:
+def source_groups(images: Sequence[str], sources: dict[str, str]) -> dict[str, list[str]]:
+    """``{"all": every image, <source>: its images, ...}`` (sources only when there are several)."""
+    groups: dict[str, list[str]] = {ALL_SOURCES: list(images)}
+    per_source: dict[str, list[str]] = defaultdict(list)
+    for image in images:
+        if image in sources:
+            per_source[sources[image]].append(image)
+    if len(per_source) > 1:
+        groups.update(sorted(per_source.items()))
+    return groups
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, dict[str, tuple[float, float]]]]:
     opt = parse_args(argv)
     start = time.perf_counter()
     lpips, vgg = resolve_lpips(opt.lpips_weights), resolve_vgg(opt.vgg_weights)
@@ -346,68 +544,128 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, tuple[float, 
     pipeline.log.unlink(missing_ok=True)
     print(f"log of every run: {pipeline.log}", flush=True)
 
-    psnr_name, gan_name = f"{opt.name}_irsrnet", f"{opt.name}_irsrgan"
-    degradation = ("--degradation_prob", str(opt.degradation_prob))
-    psnr_seconds = pipeline.train("irsrnet", psnr_name, opt.psnr_epochs, *degradation, "--lr", str(opt.psnr_lr))
-    gan_seconds = pipeline.train("irsrgan", gan_name, opt.gan_epochs, *degradation, "--lr", str(opt.gan_lr),
-                                 "--ndf", str(opt.ndf),
-                                 "--psnr_checkpoint", str(pipeline.checkpoints / psnr_name / "latest_net_G.pth"),
-                                 *vgg.flags)
-    psnr_results = pipeline.test("irsrnet", psnr_name, opt.metrics, pipeline.results)
-    folders = {"bicubic": pipeline.bicubic(psnr_results), "IRSRNet": psnr_results,
-               vgg.label: pipeline.test("irsrgan", gan_name, opt.metrics, pipeline.results),
-               f"interpolated (alpha = {opt.alpha:g})": pipeline.interpolate(psnr_name, gan_name)}
-    rows = {label: read_summary(folder) for label, folder in folders.items()}
-    extra = {label: {"train_seconds": "", "epochs": ""} for label in rows}
-    extra["IRSRNet"] = {"train_seconds": f"{psnr_seconds:.1f}", "epochs": str(opt.psnr_epochs)}
-    extra[vgg.label] = {"train_seconds": f"{gan_seconds:.1f}", "epochs": str(opt.gan_epochs)}
+    gan_label = vgg.label
+    blend_label = f"interpolated (alpha = {opt.alpha:g})"
+    runs = {label: MethodRuns({}, []) for label in ("IRSRNet", gan_label, blend_label)}
+    first_folders: dict[str, Path] = {}
+    bicubic_folder = None
+    for seed in opt.seeds:
+        prefix = f"{opt.name}_s{seed}"
+        architecture = pipeline.architecture(seed, "--sr_residual", opt.sr_residual)
+        seconds = pipeline.train_pair(prefix, seed, architecture, opt.degradation_prob, vgg)
+        folders = {"IRSRNet": pipeline.test("irsrnet", f"{prefix}_irsrnet", opt.metrics, pipeline.results,
+                                            architecture),
+                   gan_label: pipeline.test("irsrgan", f"{prefix}_irsrgan", opt.metrics, pipeline.results,
+                                            architecture),
+                   blend_label: pipeline.interpolate(prefix, architecture)}
+        if bicubic_folder is None:
+            bicubic_folder = pipeline.bicubic(folders["IRSRNet"])
+            first_folders = {"bicubic": bicubic_folder, **folders}
+        for (label, folder), train_seconds in zip(folders.items(), (seconds[0], seconds[1], 0.0)):
+            runs[label].seeds[seed] = read_per_image(folder, opt.metrics)
+            runs[label].train_seconds.append(train_seconds)
+    assert bicubic_folder is not None
+    runs["IRSRNet"].iters, runs[gan_label].iters = str(opt.psnr_iters), str(opt.gan_iters)
+
+    bicubic = read_per_image(bicubic_folder, opt.metrics)
+    groups = source_groups(list(bicubic), image_sources(Path(dataroot)))
+    rows = {"bicubic": aggregate(MethodRuns({seed: bicubic for seed in opt.seeds}, [0.0]), groups, None)}
+    rows.update({label: aggregate(method_runs, groups, bicubic) for label, method_runs in runs.items()})
+    extra = {"bicubic": {"train_seconds": "", "iters": ""}}
+    extra.update({label: {"train_seconds": f"{np.mean(r.train_seconds):.1f}" if any(r.train_seconds) else "",
+                          "iters": r.iters} for label, r in runs.items()})
     csv_path = pipeline.results / f"{opt.name}.csv"
     write_table_csv(csv_path, rows, extra, lpips, "method")
+    hr_sharpness = np.mean(list(sharpness_per_image(bicubic_folder, "target").values()))
+    side_by_side = pipeline.results / f"{opt.name}_side_by_side.png"
+    write_side_by_side(first_folders, side_by_side)
     print()
+    print(f"seeds {','.join(map(str, opt.seeds))}; mean ± std over seeds of the per-image means; "
+          f"HR sharpness {hr_sharpness:.2f}; GAN stage: {gan_label}")
     print(markdown_table(rows, lpips, "method"))
     if set(opt.metrics) & set(LPIPS_METRICS):
         print(lpips.note)
-    print(f"\n{csv_path}:\n{csv_path.read_text()}")
+    print(f"{csv_path}\nside by side: {side_by_side}")
+    print(f"main table: {(time.perf_counter() - start) / 60:.1f} min wall time, IRSRNet "
+          f"{np.mean(runs['IRSRNet'].train_seconds) / 60:.1f} + IRSRGAN "
+          f"{np.mean(runs[gan_label].train_seconds) / 60:.1f} min of training per seed", flush=True)
 
-    if not opt.no_ablation:
-        ablation(pipeline, psnr_name, psnr_results)
+    if "degradation" in opt.ablations:
+        degradation_ablation(pipeline)
+    if "architecture" in opt.ablations:
+        architecture_ablation(pipeline, vgg)
     print(f"total wall time {(time.perf_counter() - start) / 60:.1f} min", flush=True)
     return rows
 
 
-def ablation(pipeline: Pipeline, with_name: str, with_clean: Path) -> None:
-    """IRSRNet with and without random degradation, tested on clean and degraded LR: table, CSV, SSIM box plot."""
+def degradation_ablation(pipeline: Pipeline) -> None:
+    """IRSRNet with and without random degradation, tested on clean and degraded LR over the seeds:
+    table, CSV, SSIM box plot."""
     opt = pipeline.opt
-    without_name = f"{opt.name}_irsrnet_nodeg"
-    without_seconds = pipeline.train("irsrnet", without_name, opt.psnr_epochs, "--degradation_prob", "0", "--lr",
-                                     str(opt.psnr_lr))
     metrics = ("psnr", "ssim")
-    degraded_dir = pipeline.results / "degraded_test"
-    with_label, without_label = f"with (p = {opt.degradation_prob:g})", "without (p = 0)"
-    folders = {
-        # The 'with' arm on clean LR is the main table's IRSRNet, already tested.
-        "clean": {with_label: with_clean,
-                  without_label: pipeline.test("irsrnet", without_name, metrics, pipeline.results)},
-        "degraded": {label: pipeline.test("irsrnet", name, metrics, degraded_dir, "--eval_degradation", "fixed")
-                     for label, name in ((with_label, with_name), (without_label, without_name))},
-    }
+    arms = {f"with (p = {opt.ablation_degradation_prob:g})": opt.ablation_degradation_prob, "without (p = 0)": 0.0}
+    per_image: dict[tuple[str, str], MethodRuns] = {}
+    for seed in opt.seeds:
+        architecture = pipeline.architecture(seed, "--sr_residual", opt.sr_residual)
+        for arm_index, (arm, probability) in enumerate(arms.items()):
+            name = f"{opt.name}_s{seed}_degradation{arm_index}"
+            pipeline.train_pair(name, seed, architecture, probability, None)
+            for test_set, flags in (("clean", ()), ("degraded", ("--eval_degradation", "fixed"))):
+                folder = pipeline.test("irsrnet", f"{name}_irsrnet", metrics, pipeline.results / test_set,
+                                       architecture, *flags)
+                per_image.setdefault((arm, test_set), MethodRuns({}, [])).seeds[seed] = read_per_image(folder,
+                                                                                                       metrics)
     rows, extra = {}, {}
-    for test_set, by_arm in folders.items():
-        for arm, folder in by_arm.items():
-            label = f"IRSRNet {arm}, {test_set} test LR"
-            summary = read_summary(folder)
-            rows[label] = {name: summary[name] for name in metrics}
-            extra[label] = {"training": arm, "test_lr": test_set}
+    for (arm, test_set), method_runs in sorted(per_image.items(), key=lambda item: item[0][1]):
+        images = list(next(iter(method_runs.seeds.values())))
+        label = f"IRSRNet {arm}, {test_set} test LR"
+        rows[label] = {ALL_SOURCES: {name: value for name, value in
+                                     aggregate(method_runs, {ALL_SOURCES: images}, None)[ALL_SOURCES].items()
+                                     if name in metrics}}
+        extra[label] = {"training": arm, "test_lr": test_set}
     csv_path = pipeline.results / f"{opt.name}_degradation.csv"
     write_table_csv(csv_path, rows, extra, pipeline.lpips, "run")
     plot_path = pipeline.results / f"{opt.name}_degradation_ssim.png"
-    save_ssim_boxplot({test_set: {arm: read_per_image(folder, "ssim") for arm, folder in by_arm.items()}
-                       for test_set, by_arm in folders.items()}, plot_path,
-                      f"IRSRNet trained with / without random degradation ({opt.psnr_epochs} epoch(s) each)")
-    print(f"\nRandom-degradation ablation (IRSRNet, {opt.psnr_epochs} epoch(s) each; without: "
-          f"{without_seconds / 60:.1f} min of training)\n")
+    save_ssim_boxplot({test_set: {arm: [values[image]["ssim"] for values in per_image[(arm, test_set)].seeds.values()
+                                        for image in values] for arm in arms}
+                       for test_set in ("clean", "degraded")}, plot_path,
+                      f"IRSRNet trained with / without random degradation ({opt.psnr_iters} steps each)")
+    print(f"\nRandom-degradation ablation (IRSRNet, {opt.psnr_iters} steps each, seeds "
+          f"{','.join(map(str, opt.seeds))})\n")
     print(markdown_table(rows, pipeline.lpips, "run"))
-    print(f"{csv_path}:\n{csv_path.read_text()}\nSSIM box plot: {plot_path}")
+    print(f"{csv_path}\nSSIM box plot: {plot_path}")
+
+
+def architecture_ablation(pipeline: Pipeline, vgg: VggChoice) -> None:
+    """CRDB vs RRDB at equal steps in IRSRGAN's 3-channel setting (grey images as RGB): PSNR, SSIM
+    and the colour-stripe measure of the GAN stage's output, and the training time."""
+    opt = pipeline.opt
+    metrics = ("psnr", "ssim")
+    rows, extra = {}, {}
+    for net in ("crdb", "rrdb"):
+        method_runs = MethodRuns({}, [])
+        spreads = []
+        for seed in opt.seeds:
+            name = f"{opt.name}_s{seed}_{net}_rgb"
+            architecture = [*pipeline.architecture(seed, "--sr_residual", opt.sr_residual), "--netG", net,
+                            "--input_nc", "3", "--output_nc", "3"]
+            seconds = pipeline.train_pair(name, seed, architecture, opt.degradation_prob, vgg)
+            folder = pipeline.test("irsrgan", f"{name}_irsrgan", metrics, pipeline.results, architecture)
+            method_runs.seeds[seed] = read_per_image(folder, metrics)
+            method_runs.train_seconds.append(sum(seconds))
+            spreads.append(channel_spread(folder))
+        images = list(next(iter(method_runs.seeds.values())))
+        row = aggregate(method_runs, {ALL_SOURCES: images}, None)[ALL_SOURCES]
+        row["colour_spread"] = (float(np.mean(spreads)), float(np.std(spreads)))
+        label = f"{net.upper()} (3-channel, {vgg.label})"
+        rows[label] = {ALL_SOURCES: row}
+        extra[label] = {"train_seconds": f"{np.mean(method_runs.train_seconds):.1f}"}
+    csv_path = pipeline.results / f"{opt.name}_architecture.csv"
+    write_table_csv(csv_path, rows, extra, pipeline.lpips, "generator")
+    print(f"\nCRDB vs RRDB ({opt.psnr_iters} + {opt.gan_iters} steps each, grey images as RGB; colour_spread: mean "
+          f"|R-G|, |G-B|, |R-B| of the output, 0 for grey)\n")
+    print(markdown_table(rows, pipeline.lpips, "generator"))
+    print(csv_path)
 
 
 if __name__ == "__main__":

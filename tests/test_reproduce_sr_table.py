@@ -15,17 +15,17 @@ from util.image_io import read_image, write_image
 
 SCALE = 4
 MICRO = ["--nf", "4", "--nb", "1", "--gc", "4", "--ndf", "8", "--batch_size", "1", "--max_dataset_size", "2",
-         "--psnr_epochs", "1", "--gan_epochs", "1", "--lpips_weights", "random", "--vgg_weights", "random",
-         "--threads", "2"]
+         "--psnr_iters", "2", "--gan_iters", "1", "--crop_size", "64", "--lpips_weights", "random",
+         "--vgg_weights", "random", "--threads", "2"]
 
 
 def write_hr_images(root: Path) -> Path:
-    """64x64 1-channel HR images of blocky random content."""
+    """64x64 1-channel HR images of blocky random content; the test split has two sources."""
     rng = np.random.default_rng(0)
-    for split, count in {"train": 2, "test": 2}.items():
+    for folder, count in {"train": 2, "test/cam_a": 2, "test/cam_b": 1}.items():
         for index in range(count):
             image = np.kron(rng.random((9, 9)), np.ones((8, 8)))[:64, :64]
-            write_image(root / split / f"{index:03d}.png", (image * 255).round().astype(np.uint8))
+            write_image(root / folder / f"{folder[-1]}{index:03d}.png", (image * 255).round().astype(np.uint8))
     return root
 
 
@@ -50,45 +50,63 @@ def independent_bicubic_metrics(image_dir: Path) -> tuple[float, float]:
     return float(np.mean(psnrs)), float(np.mean(ssims))
 
 
-def test_micro_run_writes_the_table_the_ablation_and_the_box_plot(tmp_path):
+def test_micro_run_over_two_seeds_writes_the_table_per_source_and_the_side_by_side(tmp_path):
     root = write_hr_images(tmp_path / "data")
-    result = run_script("scripts/reproduce_sr_table.py", "--dataroot", str(root), *MICRO, cwd=tmp_path)
+    result = run_script("scripts/reproduce_sr_table.py", "--dataroot", str(root), "--seeds", "0,1", *MICRO,
+                        "--metrics", "psnr,ssim,psnr_y,lpips", cwd=tmp_path)
     results = tmp_path / "results"
 
     rows = read_csv(results / "sr_table.csv")
-    assert [row["method"] for row in rows] == ["bicubic", "IRSRNet", "IRSRGAN (untrained-VGG19 loss)",
-                                               "interpolated (alpha = 0.8)"]
-    assert list(rows[0]) == ["method", "psnr", "psnr_std", "ssim", "ssim_std", "lpips_random_vgg",
-                             "lpips_random_vgg_std", "lpips_i_random_vgg", "lpips_i_random_vgg_std",
-                             "train_seconds", "epochs"]
-    assert [row["epochs"] for row in rows] == ["", "1", "1", ""]
+    methods = ["bicubic", "IRSRNet", "IRSRGAN (untrained-VGG19 loss)", "interpolated (alpha = 0.8)"]
+    assert [(row["method"], row["source"]) for row in rows] == [
+        (method, source) for method in methods for source in ("all", "cam_a", "cam_b")]
+    assert list(rows[0])[:10] == ["method", "source", "psnr", "psnr_std", "ssim", "ssim_std", "psnr_y", "psnr_y_std",
+                                  "lpips_random_vgg", "lpips_random_vgg_std"]
     for row in rows:
         assert 5.0 < float(row["psnr"]) < 60.0 and -1.0 < float(row["ssim"]) <= 1.0
-        assert float(row["lpips_random_vgg"]) >= 0.0
+        assert float(row["psnr_y"]) == pytest.approx(float(row["psnr"]) + 20 * np.log10(255 / 219), abs=0.05)
+    # Two seeds: the networks differ between them, bicubic does not.
+    assert float(rows[0]["psnr_std"]) == 0.0 and float(rows[3]["psnr_std"]) > 0.0
+    # 'all' is the mean over the three images, the sources over their own.
+    by_source = {row["source"]: float(row["psnr"]) for row in rows if row["method"] == "bicubic"}
+    assert by_source["all"] == pytest.approx((2 * by_source["cam_a"] + by_source["cam_b"]) / 3, abs=1e-6)
+    assert rows[3]["iters"] == "2" and rows[6]["iters"] == "1"
 
     header = next(line for line in result.stdout.splitlines() if line.startswith("| method"))
-    assert header == ("| method | PSNR ↑ | SSIM ↑ | LPIPS ↓ (random VGG, not comparable) | "
-                      "LPIPS-I ↑ (random VGG, not comparable) |")
+    assert header.startswith("| method | source | PSNR ↑ | SSIM ↑ | PSNR-Y ↑ | LPIPS ↓ (random VGG, not comparable) |")
+    assert "sharpness" in header and "Δ PSNR vs bicubic" in header and "beats bicubic" in header
 
     # The bicubic row is Pillow's bicubic upscaling of the LR images test.py saved, measured by scikit-image.
-    psnr, ssim = independent_bicubic_metrics(results / "sr_table_irsrnet" / "test_latest" / "images")
+    psnr, ssim = independent_bicubic_metrics(results / "sr_table_s0_irsrnet" / "test_latest" / "images")
     assert float(rows[0]["psnr"]) == pytest.approx(psnr, abs=2e-6)
     assert float(rows[0]["ssim"]) == pytest.approx(ssim, abs=2e-6)
 
     # The interpolated generator is evaluated on the same images as the others.
-    assert len(list((results / "sr_table_interp" / "interp_0.80" / "test_latest" / "images").glob("*_SR.png"))) == 2
+    assert len(list((results / "sr_table_s1_interp" / "interp_0.80" / "test_latest" / "images").glob("*_SR.png"))) == 3
+    with Image.open(results / "sr_table_side_by_side.png") as sheet:  # 5 columns of 128 + 4 px, 3 rows
+        assert sheet.size == (5 * 132, 14 + 3 * 132)
+
+
+def test_ablations_compare_degradation_arms_and_generators(tmp_path):
+    root = write_hr_images(tmp_path / "data")
+    result = run_script("scripts/reproduce_sr_table.py", "--dataroot", str(root), "--seeds", "0", *MICRO,
+                        "--metrics", "psnr", "--ablations", "degradation,architecture", cwd=tmp_path)
+    results = tmp_path / "results"
 
     ablation = read_csv(results / "sr_table_degradation.csv")
     assert [(row["training"], row["test_lr"]) for row in ablation] == [
         ("with (p = 0.25)", "clean"), ("without (p = 0)", "clean"),
         ("with (p = 0.25)", "degraded"), ("without (p = 0)", "degraded")]
-    # The 'with' arm on clean LR is the main table's IRSRNet row.
-    assert ablation[0]["ssim"] == rows[1]["ssim"]
     # Degraded test LR differs from clean LR, so the same network scores differently on it.
     assert ablation[2]["psnr"] != ablation[0]["psnr"]
-    plot = results / "sr_table_degradation_ssim.png"
-    with Image.open(plot) as image:
+    with Image.open(results / "sr_table_degradation_ssim.png") as image:
         assert image.format == "PNG" and image.width > 400
+
+    generators = read_csv(results / "sr_table_architecture.csv")
+    assert [row["generator"].split()[0] for row in generators] == ["CRDB", "RRDB"]
+    for row in generators:  # 3-channel output of grey images: the channels may drift apart, never negatively
+        assert float(row["colour_spread"]) >= 0.0 and float(row["train_seconds"]) > 0.0
+    assert "colour_spread" in result.stdout
 
 
 def test_weights_come_from_the_cache_a_file_or_are_left_out(tmp_path, monkeypatch):
