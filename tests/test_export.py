@@ -16,9 +16,11 @@ import torch
 import test as test_script
 import train as train_script
 from conftest import REPO_ROOT, write_aligned_dataset
+from models import create_model
 from models.export import GeneratorGraph, load_torchscript
 from models.networks.padding import crop_to, pad_to_multiple
 from test_irsrgan import TINY_G, write_sr_dataset
+from options.test_options import TestOptions
 from util.errors import UserError, run_cli
 from util.image_io import read_image
 
@@ -125,3 +127,16 @@ def test_export_errors_are_one_line(tmp_path, capsys):
         export_script.main([*common, "--amp", "bf16"])
     with pytest.raises(UserError, match="--onnx .*nothing.onnx does not exist"):
         test_script.main([*common, "--onnx", str(tmp_path / "nothing.onnx")])
+
+
+def test_an_export_that_differs_from_pytorch_fails(tmp_path, monkeypatch):
+    root = write_aligned_dataset(tmp_path / "data", {"test": 1}, size=32)
+    options = ["--dataroot", str(root), "--checkpoints_dir", str(tmp_path), "--name", "run", *PIX2PIX]
+    model = create_model(TestOptions().parse(options, save=False))
+    model.save_checkpoint("latest", {})  # untrained weights stand in for a trained run
+    # An exporter that writes nothing and a runtime whose output is NaN: the check must not pass it.
+    monkeypatch.setitem(export_script.EXPORTERS, "onnx", lambda graph, example, path: path.touch())
+    monkeypatch.setattr(export_script, "load_runner",
+                        lambda *_: lambda image: torch.full_like(image[:, :1], float("nan")))
+    with pytest.raises(SystemExit, match=r"latest_generator.onnx differs from PyTorch by nan, more than --tolerance"):
+        export_script.main([*options, "--crop_size", "32", "--formats", "onnx"])
