@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import math
 import shlex
 import shutil
@@ -401,6 +402,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="VGG19 of the GAN stage's perceptual loss: auto (torchvision's weights when cached, else "
                         f"none), a local {VGG19_FILE}, torchvision, random (untrained features, which hold almost "
                         f"nothing: smoke tests) or none (no perceptual term; L1 at weight 1 + RaGAN 0.005)")
+    g.add_argument("--reuse", action="store_true",
+                   help="keep the seeds whose runs finished before (recorded in <results>/<name>_s<seed>_runs.json) "
+                        "instead of training them again: resume an interrupted table, or run seeds in parallel "
+                        "(one call per seed) and then aggregate them with one call over all seeds")
     g.add_argument("--ablations", default="",
                    help=f"comma-separated from {','.join(ABLATIONS)}: random degradation on/off tested on clean and "
                         f"degraded LR; CRDB vs RRDB at equal steps on grey images as RGB (colour-stripe measure)")
@@ -552,12 +557,22 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, dict[str, tup
     for seed in opt.seeds:
         prefix = f"{opt.name}_s{seed}"
         architecture = pipeline.architecture(seed, "--sr_residual", opt.sr_residual)
-        seconds = pipeline.train_pair(prefix, seed, architecture, opt.degradation_prob, vgg)
-        folders = {"IRSRNet": pipeline.test("irsrnet", f"{prefix}_irsrnet", opt.metrics, pipeline.results,
-                                            architecture),
-                   gan_label: pipeline.test("irsrgan", f"{prefix}_irsrgan", opt.metrics, pipeline.results,
-                                            architecture),
-                   blend_label: pipeline.interpolate(prefix, architecture)}
+        record = pipeline.results / f"{prefix}_runs.json"  # written once a seed's runs are complete
+        if opt.reuse and record.is_file():
+            print(f"[{prefix}] reusing the finished runs recorded in {record}", flush=True)
+            finished = json.loads(record.read_text())
+            seconds, folders = tuple(finished["train_seconds"]), {
+                "IRSRNet": Path(finished["folders"][0]), gan_label: Path(finished["folders"][1]),
+                blend_label: Path(finished["folders"][2])}
+        else:
+            seconds = pipeline.train_pair(prefix, seed, architecture, opt.degradation_prob, vgg)
+            folders = {"IRSRNet": pipeline.test("irsrnet", f"{prefix}_irsrnet", opt.metrics, pipeline.results,
+                                                architecture),
+                       gan_label: pipeline.test("irsrgan", f"{prefix}_irsrgan", opt.metrics, pipeline.results,
+                                                architecture),
+                       blend_label: pipeline.interpolate(prefix, architecture)}
+            record.write_text(json.dumps({"train_seconds": list(seconds),
+                                          "folders": [str(folder) for folder in folders.values()]}))
         if bicubic_folder is None:
             bicubic_folder = pipeline.bicubic(folders["IRSRNet"])
             first_folders = {"bicubic": bicubic_folder, **folders}
