@@ -43,6 +43,7 @@ _UNIFORM_WINDOW_SIZE = 7  # scikit-image's default window
 _GAUSSIAN_TRUNCATE = 3.5  # scikit-image's truncation: sigma 1.5 gives an 11-tap window
 
 METRIC_NAMES = ("psnr", "ssim", "rmse", "psnr_y", "ssim_y")
+_DEFAULT_NAMES = ("psnr", "ssim", "rmse")  # the V2IR papers' trio
 _Y_METRICS = {"psnr_y": "psnr", "ssim_y": "ssim"}  # computed like their plain twin, on luma_y
 _PRECISION = {"psnr": 3, "ssim": 5, "rmse": 5, "psnr_y": 3, "ssim_y": 5}
 _DEFAULT_PRECISION = 4
@@ -215,7 +216,7 @@ def compute_metrics(
     pred: torch.Tensor,
     target: torch.Tensor,
     data_range: float,
-    names: Sequence[str] = METRIC_NAMES,
+    names: Sequence[str] = _DEFAULT_NAMES,
     crop_border: int = 0,
     y_channel: bool = False,
     window: str = "gaussian",
