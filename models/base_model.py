@@ -263,20 +263,10 @@ class BaseModel(ABC):
         Weights holding NaN/Inf are refused, and so is a network file whose digest differs from
         the one the state file recorded (a damaged file, or files of different saves).
         """
-        state_file = self.state_path(tag)
-        state = load_training_state(state_file) if state_file.exists() else None
+        state = self.training_state(tag)
         for name, net in self.bare_networks().items():
             path = self.net_path(tag, name)
-            state_dict = load_state_dict_file(path, map_location=self.device)
-            bad = nonfinite_entries(state_dict)
-            if bad:
-                raise UserError(f"{path} holds NaN or infinite weights (in {bad[0]} and {len(bad) - 1} more tensors); "
-                                f"it is damaged: use another checkpoint (--epoch)")
-            if state is not None and state["net_digests"].get(name) != state_dict_digest(state_dict):
-                raise UserError(
-                    f"checkpoint '{tag}' in {self.save_dir} is inconsistent: {path.name} does not match the digest "
-                    f"recorded in {state_file.name} (a damaged file, or files of different saves, e.g. copied in by "
-                    f"hand). Use another checkpoint with --epoch")
+            state_dict = self.verified_network_file(tag, name, state)
             try:
                 net.load_state_dict(state_dict)
             except RuntimeError as error:
@@ -286,6 +276,27 @@ class BaseModel(ABC):
                 ) from None
             logger.info("loaded %s", path)
         return state
+
+    def training_state(self, tag: str) -> dict[str, Any] | None:
+        """The ``<tag>_state.pth`` training state, or None without one (weights-only checkpoints)."""
+        state_file = self.state_path(tag)
+        return load_training_state(state_file) if state_file.exists() else None
+
+    def verified_network_file(self, tag: str, name: str, state: dict[str, Any] | None) -> dict[str, torch.Tensor]:
+        """The weights in ``<tag>_net_<name>.pth``, refused when they hold NaN/Inf or differ from the
+        digest that ``state`` (the same save's training state) recorded."""
+        path = self.net_path(tag, name)
+        state_dict = load_state_dict_file(path, map_location=self.device)
+        bad = nonfinite_entries(state_dict)
+        if bad:
+            raise UserError(f"{path} holds NaN or infinite weights (in {bad[0]} and {len(bad) - 1} more tensors); "
+                            f"it is damaged: use another checkpoint (--epoch)")
+        if state is not None and state["net_digests"].get(name) != state_dict_digest(state_dict):
+            raise UserError(
+                f"checkpoint '{tag}' in {self.save_dir} is inconsistent: {path.name} does not match the digest "
+                f"recorded in {self.state_path(tag).name} (a damaged file, or files of different saves, e.g. copied "
+                f"in by hand). Use another checkpoint with --epoch")
+        return state_dict
 
     def load_checkpoint(self, tag: str) -> dict[str, int | bool] | None:
         """Restore networks and, when present, optimizers, schedulers and RNG states.

@@ -150,6 +150,9 @@ class IrsrnetModel(BaseModel):
         if self.is_train:
             return super().load_networks(tag)
         path = self.test_weights_path(tag)
+        if not self.opt.pretrained_G:  # a file of this run: the checks of every other checkpoint load
+            name = "G_ema" if path == self.net_path(tag, "G_ema") else "G"
+            self.verified_network_file(tag, name, self.training_state(tag))
         layout = load_generator_weights(self.netG, path)
         logger.info("loaded %s (%s layout)", path, layout)
         return {}

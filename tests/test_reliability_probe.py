@@ -303,6 +303,27 @@ def test_damaged_checkpoints_are_one_error_naming_the_file(tmp_path, caplog, cap
     assert re.search(message, entry_point_error(script, argv, caplog, capsys))
 
 
+@pytest.mark.parametrize(("file_name", "damage", "message"), [
+    ("latest_net_G_ema.pth", "nan_weights", r"latest_net_G_ema\.pth holds NaN or infinite weights"),
+    ("latest_net_G_ema.pth", "changed_weights", r"inconsistent: latest_net_G_ema\.pth does not match the digest"),
+])
+def test_damaged_sr_checkpoints_are_refused_by_test_py(tmp_path, caplog, capsys, file_name, damage, message):
+    """Defect 6 for the SR models, whose test.py loads one generator file of any layout."""
+    import hostile_files
+    from models import create_model
+
+    for index in range(2):
+        write_image(tmp_path / "data" / "test" / f"{index}.png", np.full((32, 32), 40 * index, np.uint8))
+    sr = ["--model", "irsrnet", "--nf", "4", "--nb", "1", "--gc", "4", "--dataroot", str(tmp_path / "data"),
+          "--checkpoints_dir", str(tmp_path / "ck"), "--name", "sr"]
+    model = create_model(TrainOptions().parse([*sr, "--crop_size", "32"], save=False))
+    model.setup()
+    model.save_checkpoint("latest", {"epoch": 1, "epoch_complete": True, "batches_done": 1, "total_iters": 1})
+    getattr(hostile_files, damage)(model.save_dir / file_name)
+    assert re.search(message, entry_point_error("test", [*sr, "--results_dir", str(tmp_path / "results")], caplog,
+                                                capsys))
+
+
 # -------------------------- 7 and 9. test.py: only this run's results, checkpoints only read
 def tree(folder: Path) -> dict[str, tuple[int, int]]:
     return {str(path.relative_to(folder)): (path.stat().st_size, path.stat().st_mtime_ns)
