@@ -232,6 +232,7 @@ class Versus:
 
 
 def versus(method: dict[int, PerImage], reference: dict[int, PerImage], images: Sequence[str]) -> Versus:
+    """``method`` against ``reference`` on ``images``, paired by seed and image."""
     deltas = {}
     for metric in TABLE_METRICS:
         # Seeds are averaged per image first: the interval is over test images, not over runs.
@@ -257,6 +258,7 @@ class Table:
 
 
 def build_table(runs: dict[str, dict[int, PerImage]], sources: dict[str, str]) -> Table:
+    """Every row per source ("all" first), and every row but pix2pix's against pix2pix (when it ran)."""
     from scripts.reproduce_sr_table import source_groups  # not at the top: it imports run() from here
 
     images = sorted(next(iter(next(iter(runs.values())).values())))
@@ -286,7 +288,7 @@ def markdown_table(table: Table) -> str:
             if table.versus:
                 compared = table.versus.get(label, {}).get(source)
                 cells += ([*(delta_cell(metric, *compared.deltas[metric]) for metric in TABLE_METRICS),
-                           format_cell("win_rate", compared.win_rate, 0.0)] if compared else ["—"] * 4)
+                           format_cell("win_rate", compared.win_rate, 0.0)] if compared else ["—"] * (len(TABLE_METRICS) + 1))
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
