@@ -41,7 +41,6 @@ import shlex
 import shutil
 import sys
 import time
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -55,12 +54,19 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from data.image_folder import find_images  # noqa: E402
-from scripts.reproduce_v2ir_table import run  # noqa: E402
+from scripts.reproduction import (  # noqa: E402
+    ALL_SOURCES,
+    MethodRuns,
+    aggregate,
+    format_cell,
+    parse_seeds,
+    run,
+    source_groups,
+)
 from util.errors import UserError, run_cli  # noqa: E402
 from util.evaluation import find_result_pairs, parse_metric_names, read_for_metrics, write_manifest  # noqa: E402
 from util.image_io import read_image, write_image  # noqa: E402
 from util.lpips_metrics import laplacian_variance  # noqa: E402
-from util.metrics import precision  # noqa: E402
 
 DEFAULT_DATAROOT = "./datasets/synthetic_sr"
 LPIPS_METRICS = ("lpips", "lpips_i", "lpips_i_ref")
@@ -74,7 +80,6 @@ VGG19_FILE = "vgg19-dcbb9e9d.pth"
 # The EMA averages over about this share of the run: long enough to smooth the last steps'
 # noise, short enough not to mix in the early, worse weights of a short run.
 EMA_HORIZON_SHARE = 0.1
-ALL_SOURCES = "all"
 
 
 # ------------------------------------------------------------------ weights: no downloads
@@ -206,44 +211,6 @@ def image_sources(dataroot: Path, phase: str = "test") -> dict[str, str]:
     return sources
 
 
-@dataclass
-class MethodRuns:
-    """One method's per-image values in every seed: ``seeds[seed][image][metric]``."""
-    seeds: dict[int, dict[str, dict[str, float]]]
-    train_seconds: list[float]
-    iters: str = ""
-
-
-def aggregate(runs: MethodRuns, groups: dict[str, list[str]], bicubic: dict[str, dict[str, float]] | None
-              ) -> dict[str, dict[str, tuple[float, float]]]:
-    """Per source: each metric's mean over the source's images in each seed, then mean and std
-    over seeds; with ``bicubic``, also the PSNR gain over it and the share of (seed, image)
-    pairs where the method's PSNR is higher."""
-    table = {}
-    for source, images in groups.items():
-        per_seed: dict[str, list[float]] = defaultdict(list)
-        wins = []
-        for values in runs.seeds.values():
-            for metric in next(iter(values.values())):
-                per_seed[metric].append(float(np.mean([values[image][metric] for image in images])))
-            if bicubic is not None:
-                gains = [values[image]["psnr"] - bicubic[image]["psnr"] for image in images]
-                per_seed["psnr_gain"].append(float(np.mean(gains)))
-                wins += [gain > 0 for gain in gains]
-        row = {metric: (float(np.mean(v)), float(np.std(v))) for metric, v in per_seed.items()}
-        if bicubic is not None:
-            row["win_rate"] = (float(np.mean(wins)), 0.0)
-        table[source] = row
-    return table
-
-
-def format_cell(metric: str, mean: float, std: float) -> str:
-    if metric == "win_rate":
-        return f"{100 * mean:.0f} %"
-    digits = 2 if metric in ("sharpness", "psnr_gain") else precision(metric)
-    return f"{mean:.{digits}f} ± {std:.{digits}f}"
-
-
 def column_title(metric: str, lpips: LpipsChoice) -> str:
     titles = {**COLUMN_TITLES, "psnr_gain": "Δ PSNR vs bicubic", "win_rate": "beats bicubic"}
     title = titles.get(metric, metric.upper())
@@ -343,16 +310,6 @@ def write_side_by_side(folders: dict[str, Path], path: Path, count: int = 3, siz
 
 
 # ------------------------------------------------------------------ the pipeline
-def parse_seeds(text: str) -> tuple[int, ...]:
-    try:
-        seeds = tuple(dict.fromkeys(int(part) for part in text.split(",") if part.strip()))
-    except ValueError:
-        seeds = ()
-    if not seeds or min(seeds) < 0:
-        raise UserError(f"--seeds {text!r}: give comma-separated non-negative integers, e.g. 0,1,2")
-    return seeds
-
-
 ABLATIONS = ("degradation", "architecture")
 
 
@@ -522,18 +479,6 @@ class Pipeline:
         run("scripts/evaluate.py", [str(folder), "--crop_border", str(self.opt.scale), "--label", "bicubic",
                                     *self.metric_flags(self.opt.metrics)], self.log, self.opt.threads)
         return folder
-
-
-def source_groups(images: Sequence[str], sources: dict[str, str]) -> dict[str, list[str]]:
-    """``{"all": every image, <source>: its images, ...}`` (sources only when there are several)."""
-    groups: dict[str, list[str]] = {ALL_SOURCES: list(images)}
-    per_source: dict[str, list[str]] = defaultdict(list)
-    for image in images:
-        if image in sources:
-            per_source[sources[image]].append(image)
-    if len(per_source) > 1:
-        groups.update(sorted(per_source.items()))
-    return groups
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, dict[str, tuple[float, float]]]]:

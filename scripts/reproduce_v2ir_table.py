@@ -26,11 +26,8 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import shlex
-import subprocess
 import sys
-import time
 from contextlib import redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +43,7 @@ from PIL import Image, ImageDraw, ImageOps  # noqa: E402
 from data.aligned_dataset import _folder_pair  # noqa: E402
 from data.image_folder import find_images  # noqa: E402
 from scripts.evaluate import main as evaluate_folder  # noqa: E402
+from scripts.reproduction import MethodRuns, aggregate, format_cell, parse_seeds, run, source_groups  # noqa: E402
 from util.errors import UserError, run_cli  # noqa: E402
 from util.evaluation import find_result_pairs  # noqa: E402
 from util.image_io import read_image  # noqa: E402
@@ -123,22 +121,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="CSV output (default <results_dir>/<name>.csv); the per-image CSV and the grid PNG "
                              "are written beside it")
     return parser.parse_args(argv)
-
-
-def run(script: str, args: list[str], log: Path, threads: int | None) -> float:
-    """Run ``python <script> args`` with its output appended to ``log``; return the seconds it took."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    with open(log, "a") as handle:
-        handle.write(f"$ {script} {shlex.join(args)}\n")
-        handle.flush()
-        env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
-        result = subprocess.run([sys.executable, str(REPO_ROOT / script), *args], stdout=handle,
-                                stderr=subprocess.STDOUT, env=env)
-    if result.returncode != 0:
-        tail = "\n".join(log.read_text().splitlines()[-15:])
-        raise UserError(f"{script} failed (exit {result.returncode}); the end of {log}:\n{tail}")
-    return time.perf_counter() - start
 
 
 def train(method: Method, shared: list[str], opt: argparse.Namespace, log: Path) -> tuple[float, int]:
@@ -244,7 +226,6 @@ def versus(method: dict[int, PerImage], reference: dict[int, PerImage], images: 
 def over_seeds(runs: dict[str, dict[int, PerImage]], groups: dict[str, list[str]]
                ) -> dict[str, dict[str, dict[str, tuple[float, float]]]]:
     """``{label: {source: {metric: (mean, std)}}}`` over seeds of each seed's mean over the source's images."""
-    from scripts.reproduce_sr_table import MethodRuns, aggregate  # not at the top: it imports run() from here
 
     return {label: aggregate(MethodRuns(per_seed, []), groups, None) for label, per_seed in runs.items()}
 
@@ -259,7 +240,6 @@ class Table:
 
 def build_table(runs: dict[str, dict[int, PerImage]], sources: dict[str, str]) -> Table:
     """Every row per source ("all" first), and every row but pix2pix's against pix2pix (when it ran)."""
-    from scripts.reproduce_sr_table import source_groups  # not at the top: it imports run() from here
 
     images = sorted(next(iter(next(iter(runs.values())).values())))
     groups = source_groups(images, sources)
@@ -274,7 +254,6 @@ def delta_cell(metric: str, mean: float, low: float, high: float) -> str:
 
 
 def markdown_table(table: Table) -> str:
-    from scripts.reproduce_sr_table import format_cell  # not at the top: it imports run() from here
 
     arrows = {"psnr": "↑", "ssim": "↑", "rmse": "↓"}
     header = ["algorithm", "source", *(f"{metric.upper()} {arrows[metric]}" for metric in TABLE_METRICS)]
@@ -374,7 +353,6 @@ def write_grid(columns: dict[str, dict[str, Path]], images: Sequence[str], path:
 
 
 def main(argv: Sequence[str] | None = None) -> Table:
-    from scripts.reproduce_sr_table import parse_seeds  # not at the top: it imports run() from here
 
     opt = parse_args(argv)
     if opt.width <= 0:
