@@ -24,10 +24,28 @@ def test_ci_runs_the_readme_test_command():
     assert top_commands()[1] in (REPO_ROOT / ".ci" / "run").read_text().splitlines()
 
 
-def test_scripts_named_in_the_readme_exist():
-    text = (REPO_ROOT / "README.md").read_text()
-    for script in set(re.findall(r"scripts/[\w.]+\.(?:py|sh)", text)):
-        assert (REPO_ROOT / script).is_file(), script
+def test_scripts_named_in_the_readme_and_docs_exist():
+    for page in [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]:
+        for script in set(re.findall(r"scripts/[\w.]+\.(?:py|sh)", page.read_text())):
+            assert (REPO_ROOT / script).is_file(), f"{page.name}: {script}"
+
+
+def test_options_of_the_documented_reproduction_commands_exist():
+    """Every --flag of a reproduce_*.py command in the README and docs is one the script accepts."""
+    import subprocess
+    import sys
+
+    flags_of: dict[str, set[str]] = {}
+    for page in [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]:
+        text = page.read_text().replace("\\\n", " ")
+        for script, arguments in re.findall(r"(scripts/reproduce_\w+\.py)([^\n]*)", text):
+            flags_of.setdefault(script, set()).update(re.findall(r"(?<![\w-])(--\w+)", arguments))
+    assert flags_of
+    for script, flags in flags_of.items():
+        help_text = subprocess.run([sys.executable, str(REPO_ROOT / script), "--help"], capture_output=True, text=True,
+                                   check=True).stdout
+        missing = sorted(flag for flag in flags if flag not in help_text)
+        assert not missing, f"{script} has no {missing}"
 
 
 def test_every_test_named_under_what_happens_when_things_go_wrong_exists():
