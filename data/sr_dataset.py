@@ -152,9 +152,6 @@ class SrDataset(BaseDataset):
 
     @staticmethod
     def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
-        for option in ("input_nc", "output_nc"):  # infrared is 1-channel unless the model says otherwise
-            if parser.get_default(option) is None:
-                parser.set_defaults(**{option: 1})
         g = parser.add_argument_group("super-resolution data")
         g.add_argument("--scale", type=int, default=4, choices=[2, 3, 4], help="upscaling factor")
         g.add_argument("--sr_input", default="auto", choices=SR_INPUTS,

@@ -39,12 +39,17 @@ from util.numerics import check_finite_weights, nonfinite_entries
 logger = logging.getLogger(__name__)
 
 TRAINING_STATE_FORMAT = 1
+# Channels of each domain in this project's translation datasets: A is infrared, B is visible.
+DOMAIN_CHANNELS = {"A": 1, "B": 3}
 
 
 class BaseModel(ABC):
     # Which visuals are the prediction and its reference, for metrics.
     output_visual = "fake_B"
     target_visual = "real_B"
+    # The options that define the model's networks (their shapes, or what they compute): saved with every
+    # checkpoint, and what test.py and the scripts rebuild the networks from (options/saved_config.py).
+    architecture_options: tuple[str, ...] = ()
 
     def __init__(self, opt: argparse.Namespace) -> None:
         self.opt = opt
@@ -63,6 +68,18 @@ class BaseModel(ABC):
     def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
         """Add model-specific options or change defaults of existing ones."""
         return parser
+
+    @classmethod
+    def architecture(cls, opt: argparse.Namespace) -> dict[str, Any]:
+        """``--model`` and the values of ``architecture_options`` in ``opt``."""
+        return {"model": opt.model, **{name: getattr(opt, name) for name in cls.architecture_options}}
+
+    @staticmethod
+    def default_channels(opt: argparse.Namespace) -> tuple[int, int]:
+        """``(input_nc, output_nc)`` where ``--input_nc``/``--output_nc`` are not given: translation between
+        the infrared (A, 1 channel) and visible (B, 3) domains, in the ``--direction`` the model maps."""
+        source, target = ("B", "A") if opt.direction == "BtoA" else ("A", "B")
+        return DOMAIN_CHANNELS[source], DOMAIN_CHANNELS[target]
 
     @abstractmethod
     def set_input(self, batch: dict) -> None:
@@ -246,6 +263,7 @@ class BaseModel(ABC):
             "rng": capture_rng_state(),
             "net_digests": digests,
             "grad_scaler": self.precision.state_dict(),
+            "architecture": self.architecture(self.opt),  # this checkpoint's networks, whatever later runs change
         }
         save_files_together([*((self.net_path(tag, name), state_dict) for name, state_dict in state_dicts.items()),
                              (self.state_path(tag), state)])

@@ -82,10 +82,14 @@ class CascadeGenerator(nn.Module):
 
 
 class Cascade3Model(BaseModel):
+    architecture_options = ("direction", "input_nc", "output_nc", "netG1", "ngf", "norm", "no_dropout", "stage2_input",
+                            "stage2_width", "aspp_dropout", "denoise_depth", "denoise_features", "denoise_scale",
+                            "netD", "ndf", "n_layers_D")
+
     @staticmethod
     def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
         parser.set_defaults(norm="batch", dataset_mode="aligned")
-        g = parser.add_argument_group("cascade3 architecture (give the same values to test.py)")
+        g = parser.add_argument_group("cascade3 architecture (saved with the run: test.py reads it)")
         g.add_argument("--netG1", default="unet_256", help="stage-1 generator (any --netG architecture)")
         g.add_argument("--stage2_input", default="coarse", choices=["coarse", "coarse+visible"],
                        help="stage-2 input: the stage-1 image, or it concatenated with the visible input")

@@ -15,7 +15,7 @@ import logging
 from pathlib import Path
 
 from models.irsrnet_model import IrsrnetModel
-from models.losses.perceptual_loss import PerceptualLoss
+from models.losses.perceptual_loss import PERCEPTUAL_VGG_CHOICES, PerceptualLoss
 from models.losses.relativistic_gan_loss import REFERENCE_MODES, ragan_discriminator_losses, ragan_generator_loss
 from models.networks import define_D
 from models.networks.sr_weight_mapping import load_generator_weights
@@ -26,6 +26,8 @@ logger = logging.getLogger(__name__)
 
 
 class IrsrganModel(IrsrnetModel):
+    architecture_options = (*IrsrnetModel.architecture_options, "netD", "ndf", "n_layers_D", "norm")
+
     @staticmethod
     def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
         parser = IrsrnetModel.modify_commandline_options(parser, is_train)
@@ -39,9 +41,12 @@ class IrsrganModel(IrsrnetModel):
         g.add_argument("--lambda_perceptual", type=float, default=1.0,
                        help="weight of the VGG19 conv5_4 feature loss (0: no VGG19 needed)")
         g.add_argument("--lambda_gan", type=float, default=0.005, help="weight of the relativistic GAN loss")
-        g.add_argument("--vgg_weights", default="torchvision",
-                       help="VGG19 for the perceptual loss: torchvision (its ImageNet weights, cached or "
-                            "downloaded), a local vgg19 state dict file, or random (tests only)")
+        g.add_argument("--vgg_weights", default=None,
+                       help="local torchvision VGG19 state dict file (e.g. vgg19-dcbb9e9d.pth) for the perceptual "
+                            "loss; default: the --perceptual_vgg weights")
+        g.add_argument("--perceptual_vgg", default="torchvision", choices=PERCEPTUAL_VGG_CHOICES,
+                       help="VGG19 of the perceptual loss without --vgg_weights: torchvision's ImageNet weights "
+                            "(its cache, or a download when online) or random (untrained features: tests only)")
         g.add_argument("--psnr_checkpoint", default="auto",
                        help="IRSRNet generator to start from; auto = <checkpoints_dir>/<dataroot name>_irsrnet/"
                             "latest_net_G.pth; none = random weights. Ignored by --continue_train")
@@ -66,7 +71,10 @@ class IrsrganModel(IrsrnetModel):
                              opt.init_gain).to(self.device)
         self.criterion_perceptual = None
         if opt.lambda_perceptual > 0:
-            self.criterion_perceptual = PerceptualLoss(opt.vgg_weights).to(self.device)
+            if opt.vgg_weights in PERCEPTUAL_VGG_CHOICES:  # the option's old second meaning, still accepted
+                logger.warning("--vgg_weights %s is deprecated: --vgg_weights names a file; use --perceptual_vgg "
+                               "%s", opt.vgg_weights, opt.vgg_weights)
+            self.criterion_perceptual = PerceptualLoss(opt.vgg_weights or opt.perceptual_vgg).to(self.device)
             self.loss_names.insert(1, "G_VGG")
         self.optimizer_D = self.create_adam(self.netD, (opt.beta1, opt.beta2))
         self.optimizers.append(self.optimizer_D)

@@ -32,10 +32,11 @@ logger = logging.getLogger(__name__)
 class IrsrnetModel(BaseModel):
     output_visual = "SR"
     target_visual = "HR"
+    architecture_options = ("input_nc", "output_nc", "netG", "ngf", "nb", "gc", "scale", "sr_residual")
 
     @staticmethod
     def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
-        parser.set_defaults(dataset_mode="sr", input_nc=1, output_nc=1, netG="crdb", crop_size=128)
+        parser.set_defaults(dataset_mode="sr", netG="crdb", crop_size=128)
         g = parser.add_argument_group("super-resolution generator")
         g.add_argument("--nf", dest="ngf", type=int, default=argparse.SUPPRESS, metavar="NF",
                        help="trunk width (ESRGAN's nf); the same option as --ngf, default 64")
@@ -67,6 +68,11 @@ class IrsrnetModel(BaseModel):
                            help="test this generator file instead of the checkpoint folder's: ours, BasicSR "
                                 "(params/params_ema), IRSRGAN's release (state_dict) or original ESRGAN keys")
         return parser
+
+    @staticmethod
+    def default_channels(opt: argparse.Namespace) -> tuple[int, int]:
+        """Infrared in, infrared out."""
+        return 1, 1
 
     def __init__(self, opt: argparse.Namespace) -> None:
         super().__init__(opt)

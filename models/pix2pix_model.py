@@ -17,6 +17,9 @@ from models.networks.padding import crop_to, pad_to_multiple
 
 
 class Pix2PixModel(BaseModel):
+    architecture_options = ("direction", "input_nc", "output_nc", "netG", "ngf", "norm", "no_dropout", "netD", "ndf",
+                            "n_layers_D")
+
     @staticmethod
     def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
         parser.set_defaults(norm="batch", netG="unet_256", dataset_mode="aligned")

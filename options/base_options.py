@@ -22,14 +22,14 @@ import data
 import models
 from data.base_dataset import BAD_IMAGE_POLICIES
 from models.precision import AMP_MODES
+from options.saved_config import (SavedArchitecture, contradictions, explicit_flags, option_names,
+                                  read_saved_architecture, write_config)
 from util.errors import UserError
 from util.image_io import BIT16_NORMALISATIONS
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_DATAROOT = data.DEFAULT_DATAROOT
-# Channels of each domain in this project's datasets: A is infrared, B is visible.
-DOMAIN_CHANNELS = {"A": 1, "B": 3}
 _PLAIN_NAME = re.compile(r"[^/\\\x00-\x1f]+")
 # Longest --name/--epoch/--phase in bytes: file names such as "<epoch>_state.pth.commit" must stay
 # under the usual 255-byte limit.
@@ -75,9 +75,11 @@ class BaseOptions:
 
         g = parser.add_argument_group("networks")
         g.add_argument("--input_nc", type=int, default=None,
-                       help="input channels; default from the source domain (infrared A: 1, visible B: 3)")
+                       help="input channels; default decided by the model: translation models take the source "
+                            "domain's (infrared A: 1, visible B: 3), super-resolution models 1")
         g.add_argument("--output_nc", type=int, default=None,
-                       help="output channels; default from the target domain (infrared A: 1, visible B: 3)")
+                       help="output channels; default decided by the model: translation models give the target "
+                            "domain's (infrared A: 1, visible B: 3), super-resolution models 1")
         g.add_argument("--ngf", type=int, default=64, help="generator filters in the first conv layer")
         g.add_argument("--ndf", type=int, default=64, help="discriminator filters in the first conv layer")
         g.add_argument("--netG", default="unet_256", help="generator architecture")
@@ -125,26 +127,66 @@ class BaseOptions:
     def gather_options(self, argv: Sequence[str] | None) -> argparse.Namespace:
         # Help is added only to the final parser, so --help lists the model's and dataset's
         # options too instead of exiting after the base ones.
+        argv = list(sys.argv[1:] if argv is None else argv)
         parser = argparse.ArgumentParser(formatter_class=_HelpFormatter, allow_abbrev=False, add_help=False)
         parser = self.initialize(parser)
         opt, _ = parser.parse_known_args(argv)
+        self.saved = self.saved_architecture(opt)
+        if self.saved is not None:  # the run's model, unless --model is given (then checked in parse)
+            parser.set_defaults(model=self.saved.values["model"])
+            opt, _ = parser.parse_known_args(argv)
 
         model_class = models.find_model_class(opt.model)
         parser = model_class.modify_commandline_options(parser, self.is_train)
+        self.apply_saved_architecture(parser)
         opt, _ = parser.parse_known_args(argv)  # the model may change the dataset default
 
         dataset_class = data.find_dataset_class(opt.dataset_mode)
         parser = dataset_class.modify_commandline_options(parser, self.is_train)
+        self.apply_saved_architecture(parser)  # after the hooks, whose defaults it replaces
 
         parser.add_argument("-h", "--help", action="help", help="show this help message and exit")
         self.parser = parser
-        return parser.parse_args(argv)
+        # Unknown flags are refused in parse, after a --model contradicting the run (whose options differ) is.
+        opt, self.unknown = parser.parse_known_args(argv)
+        self.explicit = explicit_flags(parser, argv) if self.saved is not None else {}
+        return opt
+
+    def reads_saved_architecture(self, opt: argparse.Namespace) -> bool:
+        """Whether this entry point rebuilds the networks of an existing run (see options.saved_config)."""
+        return True
+
+    def saved_architecture(self, opt: argparse.Namespace) -> SavedArchitecture | None:
+        """The architecture saved for the ``--name``/``--epoch`` checkpoint, when this entry point reads one."""
+        if opt.name is None or opt.suffix or not self.reads_saved_architecture(opt):
+            return None  # the run's name is known only once resolved: parse looks again then
+        check_plain_name("name", opt.name)
+        check_plain_name("epoch", opt.epoch)
+        tag = f"iter_{opt.load_iter}" if opt.load_iter > 0 else opt.epoch
+        return read_saved_architecture(Path(opt.checkpoints_dir) / opt.name, tag)
+
+    def apply_saved_architecture(self, parser: argparse.ArgumentParser) -> None:
+        """Make the saved architecture the defaults of ``parser``'s options."""
+        if self.saved is not None:
+            known = option_names(parser)
+            parser.set_defaults(**{key: value for key, value in self.saved.values.items() if key in known})
 
     def parse(self, argv: Sequence[str] | None = None, save: bool = True) -> argparse.Namespace:
         """Parse, resolve derived defaults, validate and (optionally) save the options."""
+        argv = list(sys.argv[1:] if argv is None else argv)
         opt = self.gather_options(argv)
         opt.isTrain = self.is_train
         self._resolve_defaults(opt)
+        if self.saved is None and self.reads_saved_architecture(opt):
+            # A name made from --dataroot/--model or --suffix: read that run's architecture now.
+            if self.saved_architecture(argparse.Namespace(**{**vars(opt), "suffix": ""})) is not None:
+                return self.parse([*argv, "--name", opt.name, "--suffix", ""], save)
+        if self.saved is not None:
+            message = contradictions(self.saved, opt, self.explicit, opt.name)
+            if message:
+                raise UserError(message)
+        if self.unknown:
+            self.parser.error(f"unrecognized arguments: {' '.join(self.unknown)}")
         self.validate(opt)
         if save:
             self.save(opt)
@@ -164,11 +206,11 @@ class BaseOptions:
                                 f"use option names in braces, e.g. {{model}}_{{netG}}") from None
         if opt.norm == "syncbatch":  # upstream's name: batch norm synchronised across torchrun processes
             opt.norm, opt.sync_bn = "batch", True
-        source, target = ("B", "A") if opt.direction == "BtoA" else ("A", "B")
+        input_nc, output_nc = models.find_model_class(opt.model).default_channels(opt)
         if opt.input_nc is None:
-            opt.input_nc = DOMAIN_CHANNELS[source]
+            opt.input_nc = input_nc
         if opt.output_nc is None:
-            opt.output_nc = DOMAIN_CHANNELS[target]
+            opt.output_nc = output_nc
         if opt.load_size is None:
             opt.load_size = round(opt.crop_size * 286 / 256) if self.is_train else opt.crop_size
         opt.device = resolve_device(opt.device, opt.gpu_ids)
@@ -208,13 +250,15 @@ class BaseOptions:
         return "\n".join(lines)
 
     def save(self, opt: argparse.Namespace, folder: Path | None = None) -> Path:
-        """Write the options to ``<folder>/<phase>_opt.txt`` (and ``opt.txt`` when training); the
-        folder defaults to ``<checkpoints_dir>/<name>``."""
+        """Write the options to ``<folder>/<phase>_opt.txt`` (and, when training, ``opt.txt`` and the
+        run's configuration ``train_opt.json``); the folder defaults to ``<checkpoints_dir>/<name>``."""
         folder = Path(opt.checkpoints_dir) / opt.name if folder is None else folder
         folder.mkdir(parents=True, exist_ok=True)
         text = self.format(opt) + "\n"
         for file_name in ("opt.txt", f"{self.phase_name}_opt.txt") if self.is_train else (f"{self.phase_name}_opt.txt",):
             (folder / file_name).write_text(text)
+        if self.is_train:  # the machine-readable record test.py and the scripts rebuild the networks from
+            write_config(folder, models.find_model_class(opt.model).architecture(opt), vars(opt))
         logger.debug(text)
         return folder / "opt.txt"
 

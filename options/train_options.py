@@ -69,6 +69,10 @@ class TrainOptions(BaseOptions):
         g.add_argument("--wandb_project_name", default="irlab", help="W&B project; the run is named after --name")
         return parser
 
+    def reads_saved_architecture(self, opt: argparse.Namespace) -> bool:
+        """A resumed run rebuilds the networks it saved; a new one defines them."""
+        return opt.continue_train
+
     def validate(self, opt: argparse.Namespace) -> None:
         super().validate(opt)
         check_range(opt, "lr", lambda value: math.isfinite(value) and value > 0, "a positive finite number")

@@ -5,6 +5,7 @@
     python scripts/benchmark.py --model pix2pix --variants fp32 bf16+channels_last --repeat 3
     python scripts/benchmark.py --model pix2pix --cases data     # the data loader alone
     python scripts/benchmark.py --model pix2pix --profile 25     # where a training step's time goes
+    python scripts/benchmark.py --name NAME                      # the networks of a trained run
 
 Cases (``--cases``):
 
@@ -23,6 +24,9 @@ Cases (``--cases``):
 * ``conv``: one 3x3 convolution (128 -> 128 channels, 64x64): the machine's speed on a standard
   operation, to put results from different machines side by side.
 
+``--name`` (with ``--checkpoints_dir``) measures the model and networks saved with a trained run
+(options/saved_config.py) instead of ``--model``/``--preset``; weights are untrained either way.
+
 Variants (``--variants``): ``fp32`` / ``bf16`` / ``fp16`` (``--amp``), joined by ``+`` with
 ``channels_last`` and ``compile``, e.g. ``bf16+channels_last``; ``unfused_adam`` runs PyTorch's
 default (unfused) Adam as upstream does, the same-machine baseline of a training step. Every (round, model, variant)
@@ -38,7 +42,7 @@ before them through ``/proc/self/clear_refs``), which includes Python, torch and
 ``baseline_mb`` is the resident size before the model was built.
 
 irsrgan runs with its perceptual loss (``--lambda_perceptual 1``) on a VGG19 with random
-weights (``--vgg_weights random``: same cost, nothing downloaded) and ``--psnr_checkpoint none``.
+weights (``--perceptual_vgg random``: same cost, nothing downloaded) and ``--psnr_checkpoint none``.
 Prints one JSON line per case, then a Markdown table.
 """
 from __future__ import annotations
@@ -84,7 +88,7 @@ PRESETS: dict[str, dict[str, list[str]]] = {
         "irsrgan": ["--ngf", "16", "--nb", "2", "--gc", "8", "--ndf", "16", "--crop_size", "64", "--batch_size", "2"],
     },
 }
-MODEL_EXTRAS = {"irsrgan": ["--lambda_perceptual", "1", "--vgg_weights", "random", "--psnr_checkpoint", "none"]}
+MODEL_EXTRAS = {"irsrgan": ["--lambda_perceptual", "1", "--perceptual_vgg", "random", "--psnr_checkpoint", "none"]}
 
 
 # ------------------------------------------------------------------ variants
@@ -201,13 +205,15 @@ def random_batch(opt: argparse.Namespace) -> dict:
 def run_cases(args: argparse.Namespace, model_name: str, variant: str, workdir: Path) -> list[dict]:
     """Every requested case for one model and variant, in this process."""
     from models import create_model
+    from options.saved_config import as_flags
     from options.test_options import TestOptions
     from options.train_options import TrainOptions
 
+    networks = as_flags(run_architecture(args)) if args.name else PRESETS[args.preset][model_name]
     options = ["--model", model_name, "--device", args.device, "--checkpoints_dir", str(workdir / "checkpoints"),
-               "--display_id", "0", *PRESETS[args.preset][model_name], *MODEL_EXTRAS.get(model_name, []),
+               "--display_id", "0", *networks, *MODEL_EXTRAS.get(model_name, []),
                *variant_options(variant), *args.options]
-    train_only = {"--lambda_perceptual", "--vgg_weights", "--psnr_checkpoint", "--display_id"}
+    train_only = {"--lambda_perceptual", "--perceptual_vgg", "--psnr_checkpoint", "--display_id"}
     test_options = _drop_options(options, train_only)
     baseline_mb = _status_mb("VmRSS")
     torch.manual_seed(0)
@@ -433,6 +439,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first (compile: raise it)")
     parser.add_argument("--repeat", type=int, default=1, help="rounds over all models and variants")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--name", default=None,
+                        help="measure the networks of this trained run (its saved architecture) instead of --model "
+                             "and --preset")
+    parser.add_argument("--checkpoints_dir", default="./checkpoints", help="the folder holding --name's run")
     parser.add_argument("--test_images", type=int, default=20, help="images for the test.py case")
     parser.add_argument("--data_batches", type=int, default=50, help="batches timed in the data case")
     parser.add_argument("--profile", type=int, default=0,
@@ -449,6 +459,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> list[dict]:
     args = parse_args(argv)
+    args.checkpoints_dir = str(Path(args.checkpoints_dir).resolve())  # before moving into the repository
+    if args.name:
+        args.model = [run_architecture(args)["model"]]
     os.chdir(REPO_ROOT)  # the built-in datasets (data and test.py cases) live under the repository
     for variant in args.variants:
         variant_options(variant)  # fail early on a misspelt variant
@@ -466,7 +479,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 shutil.rmtree(workdir, ignore_errors=True)
         else:
             remaining = None if deadline is None else deadline - time.monotonic()
-            job_rows, error = run_worker(argv if argv is not None else sys.argv[1:], model, variant, remaining)
+            job_rows, error = run_worker(argv if argv is not None else sys.argv[1:], model, variant, remaining,
+                                         args.checkpoints_dir)
             rows += job_rows
             if error is not None:
                 failures.append({"model": model, "variant": variant, "error": error})
@@ -484,17 +498,31 @@ def main(argv: list[str] | None = None) -> list[dict]:
     return summary
 
 
+def run_architecture(args: argparse.Namespace) -> dict[str, Any]:
+    """The architecture saved with ``--name``'s run."""
+    from options.saved_config import read_saved_architecture
+
+    folder = Path(args.checkpoints_dir) / args.name
+    saved = read_saved_architecture(folder, "latest")
+    if saved is None:
+        raise SystemExit(f"error: --name {args.name}: {folder} holds no saved architecture (train_opt.json or "
+                         f"latest_state.pth); use --model with the architecture flags after --, e.g. -- --ngf 32")
+    return saved.values
+
+
 def write_json(path: Path, summary: list[dict], failures: list[dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"results": summary, "not_measured": failures}, indent=1) + "\n")
 
 
-def run_worker(argv: list[str], model: str, variant: str, timeout: float | None) -> tuple[list[dict], str | None]:
+def run_worker(argv: list[str], model: str, variant: str, timeout: float | None,
+               checkpoints_dir: str) -> tuple[list[dict], str | None]:
     """Run one (model, variant) in a fresh process for at most ``timeout`` seconds; return its
     JSON rows and, when it failed or ran out of time, why (the other jobs still run)."""
     if timeout is not None and timeout <= 0:
         return [], "not started: --time_budget spent"
-    worker_argv = _replace_values(argv, {"--model": [model], "--variants": [variant], "--repeat": ["1"]})
+    worker_argv = _replace_values(argv, {"--model": [model], "--variants": [variant], "--repeat": ["1"],
+                                         "--checkpoints_dir": [checkpoints_dir]})  # the worker runs elsewhere
     command = [sys.executable, str(Path(__file__).resolve()), *worker_argv]
     # Its own process group, so a timeout also ends the compile workers torch.compile starts.
     with subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True, start_new_session=True) as worker:

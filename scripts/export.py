@@ -1,7 +1,9 @@
 """Export a trained generator to ONNX and TorchScript and check both against PyTorch.
 
-    python scripts/export.py --model pix2pix --name NAME [test.py options: --checkpoints_dir, --epoch,
-        --dataroot, --netG/--ngf ..., the architecture flags the run was trained with]
+    python scripts/export.py --name NAME [test.py options: --checkpoints_dir, --epoch, --dataroot ...]
+
+The architecture comes from the run's saved configuration (options/saved_config.py); for a run without one
+(upstream weights), give --model and the architecture flags it was trained with.
 
 Loads the generator as test.py does (same options, same checkpoint), in eval mode (running
 batch-norm statistics, no dropout: test.py --eval), and writes ``<tag>_generator.onnx`` and

@@ -5,9 +5,11 @@
 
 For each lambda (``--lambdas``, default 0.1 0.3 0.5 0.7 0.9; one value = a single blend) the
 weights ``(1 - lambda) * psnr + lambda * gan`` are written to ``<out>/interp_<lambda>/latest_net_G.pth``
-and evaluated by test.py's own code on the split its options name (``--dataroot``, ``--phase``,
-``--ngf/--nb/--gc/--scale``, ``--tile`` ...; every option this script does not know is passed to
-test.py, with ``--model irsrgan`` unless given). Results: ``<out>/interp_<lambda>/test_latest/``
+and evaluated by test.py's own code on the split its options name (``--dataroot``, ``--phase``, ``--tile``
+...; every option this script does not know is passed to test.py). The blends have the architecture saved with
+the GAN (else the PSNR) generator's run, written to each blend's ``train_opt.json`` so that test.py rebuilds it;
+for files without one (imported weights), give the architecture flags (``--ngf/--nb/--gc/--scale``) and
+``--model irsrgan`` is assumed unless given. Results: ``<out>/interp_<lambda>/test_latest/``
 (images, HTML, metrics), a Markdown table on stdout, ``<out>/net_interp.csv`` and
 ``<out>/net_interp.png`` (metrics against lambda). Both files may be in any layout test.py loads (ours, BasicSR, IRSRGAN's release, ESRGAN).
 """
@@ -28,6 +30,7 @@ import torch  # noqa: E402
 import test as test_script  # noqa: E402
 from models.networks.sr_common import CONVENTION_BUFFERS  # noqa: E402
 from models.networks.sr_weight_mapping import read_generator_state  # noqa: E402
+from options.saved_config import SavedArchitecture, read_saved_architecture, write_config  # noqa: E402
 from util.checkpoint import atomic_save  # noqa: E402
 from util.errors import UserError, run_cli  # noqa: E402
 from util.logging_setup import setup_logging  # noqa: E402
@@ -109,15 +112,27 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str
     parser.add_argument("--out", default="./results/net_interp", help="folder for the blends and their results")
     parser.add_argument("--no_eval", action="store_true", help="only write the blended generators")
     args, test_args = parser.parse_known_args(argv)
-    test_args = ["--model", "irsrgan", *test_args]  # a --model given by the user comes later and wins
     if any(not 0.0 <= weight <= 1.0 for weight in args.lambdas):
         raise UserError(f"--lambdas must lie in [0, 1], got {args.lambdas}")
     return args, test_args
 
 
+def saved_architecture_of(weights: str) -> SavedArchitecture | None:
+    """The architecture saved with the run a generator file ``<run folder>/<tag>_net_G*.pth`` belongs to; None
+    for a file of another name or of a run without one (imported or upstream weights)."""
+    path = Path(weights)
+    tag, separator, _ = path.name.partition("_net_")
+    return read_saved_architecture(path.parent, tag) if separator else None
+
+
 def main(argv: Sequence[str] | None = None) -> list[tuple[float, dict[str, tuple[float, float]]]]:
     args, test_args = parse_args(argv)
     setup_logging()
+    saved = saved_architecture_of(args.gan_weights) or saved_architecture_of(args.psnr_weights)
+    if saved is None:  # a --model given by the user comes later and wins
+        test_args = ["--model", "irsrgan", *test_args]
+    else:
+        logger.info("architecture of the blends: %s (from %s)", saved.values, saved.source)
     psnr, psnr_layout = read_generator_state(args.psnr_weights)
     gan, gan_layout = read_generator_state(args.gan_weights)
     logger.info("PSNR generator %s (%s layout), GAN generator %s (%s layout)", args.psnr_weights, psnr_layout,
@@ -127,6 +142,9 @@ def main(argv: Sequence[str] | None = None) -> list[tuple[float, dict[str, tuple
     for weight in args.lambdas:
         name = f"interp_{weight:.2f}"
         atomic_save(interpolate(psnr, gan, weight), out / name / "latest_net_G.pth")
+        if saved is not None:  # what test.py rebuilds the blend from
+            write_config(out / name, saved.values, {"psnr_weights": args.psnr_weights,
+                                                    "gan_weights": args.gan_weights, "lambda": weight})
         if args.no_eval:
             continue
         # test.py's own loop on the blend; our folder options come last so they win.

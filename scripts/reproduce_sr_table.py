@@ -130,11 +130,11 @@ def resolve_vgg(choice: str) -> VggChoice:
         return VggChoice(("--lambda_perceptual", "0", "--lambda_L1", "1.0"),
                          "IRSRGAN (no VGG19 weights: L1 + RaGAN)")
     if choice == "random":
-        return VggChoice(("--vgg_weights", "random"), "IRSRGAN (untrained-VGG19 loss)")
+        return VggChoice(("--perceptual_vgg", "random"), "IRSRGAN (untrained-VGG19 loss)")
     if choice != "torchvision" and not Path(choice).is_file():
         raise UserError(f"--vgg_weights {choice}: no such file; pass a copy of {VGG19_FILE}, auto, torchvision, "
                         f"random or none")
-    return VggChoice(("--vgg_weights", choice), "IRSRGAN")
+    return VggChoice(("--perceptual_vgg", choice) if choice == "torchvision" else ("--vgg_weights", choice), "IRSRGAN")
 
 
 # ------------------------------------------------------------------ bicubic baseline

@@ -22,7 +22,7 @@ from util.image_io import read_image, write_image
 TINY_G = ["--ngf", "8", "--nb", "1", "--gc", "4"]  # test.py must repeat these
 TINY_TRAIN = [*TINY_G, "--crop_size", "64", "--batch_size", "1", "--num_threads", "0", "--print_freq", "1",
               "--display_id", "0", "--no_html"]
-TINY_GAN = ["--ndf", "8", "--vgg_weights", "random"]
+TINY_GAN = ["--ndf", "8", "--perceptual_vgg", "random"]
 
 
 def write_sr_dataset(root: Path, counts: dict[str, int], seed: int = 0) -> Path:

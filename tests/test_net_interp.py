@@ -70,7 +70,7 @@ def test_sweep_evaluates_each_blend_with_test_py_code(tmp_path, capsys):
 def test_default_sweep_and_bad_weights(tmp_path):
     args, test_args = net_interp.parse_args(["--psnr_weights", "a", "--gan_weights", "b", "--phase", "val"])
     assert args.lambdas == pytest.approx([0.1, 0.3, 0.5, 0.7, 0.9])
-    assert test_args == ["--model", "irsrgan", "--phase", "val"]
+    assert test_args == ["--phase", "val"]  # --model irsrgan is added only for weights without a saved run
     with pytest.raises(UserError, match="--lambdas must lie in \\[0, 1\\]"):
         net_interp.parse_args(["--psnr_weights", "a", "--gan_weights", "b", "--lambdas", "1.5"])
     with pytest.raises(UserError, match="does not exist"):

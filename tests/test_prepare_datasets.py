@@ -269,7 +269,7 @@ def write_tisr(root: Path, bit16: bool = False) -> None:
 
 
 def sr_sample(tmp_path: Path, root: Path, phase: str, *args: str) -> dict:
-    opt = TestOptions().parse(["--dataroot", str(root), "--dataset_mode", "sr", "--phase", phase,
+    opt = TestOptions().parse(["--dataroot", str(root), "--model", "irsrnet", "--phase", phase,
                                "--checkpoints_dir", str(tmp_path / "ck"), *args], save=False)
     return create_dataset(opt, phase)[0]
 

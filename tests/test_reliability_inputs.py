@@ -227,7 +227,7 @@ def test_skip_with_nothing_left_is_an_error(tmp_path):
 
 # ------------------------------------------------------------ super-resolution
 def sr_opt(tmp_path: Path, root: Path, *args: str, train: bool = True):
-    common = ["--dataroot", str(root), "--checkpoints_dir", str(tmp_path / "ck"), "--dataset_mode", "sr",
+    common = ["--dataroot", str(root), "--checkpoints_dir", str(tmp_path / "ck"), "--model", "irsrnet",
               "--crop_size", "16", "--scale", "4", "--num_threads", "0", *args]
     if train:
         return TrainOptions().parse(common, save=False)

@@ -120,7 +120,7 @@ def test_weights_come_from_the_cache_a_file_or_are_left_out(tmp_path, monkeypatc
     for file_name in (table_script.VGG16_FILE, table_script.VGG19_FILE):
         (tmp_path / "hub" / "checkpoints" / file_name).write_bytes(b"")
     assert table_script.resolve_lpips("auto").weights == "torchvision"
-    assert table_script.resolve_vgg("auto") == table_script.VggChoice(("--vgg_weights", "torchvision"), "IRSRGAN")
+    assert table_script.resolve_vgg("auto") == table_script.VggChoice(("--perceptual_vgg", "torchvision"), "IRSRGAN")
 
 
 def test_missing_weight_files_are_user_errors(tmp_path):

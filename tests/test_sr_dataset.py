@@ -36,7 +36,8 @@ def textured(rng: np.random.Generator, height: int, width: int, channels: int = 
 
 
 def make_opt(tmp_path: Path, root: Path, *args: str, train: bool = True):
-    common = ["--dataroot", str(root), "--checkpoints_dir", str(tmp_path / "ck"), "--dataset_mode", "sr",
+    # irsrnet: the model that reads this dataset, and decides its channels (1 in, 1 out)
+    common = ["--dataroot", str(root), "--checkpoints_dir", str(tmp_path / "ck"), "--model", "irsrnet",
               "--crop_size", str(CROP), "--scale", str(SCALE)]
     if train:
         return TrainOptions().parse([*common, *args], save=False)
@@ -283,9 +284,9 @@ def test_preset_parameters_come_from_their_options(tmp_path):
 
 
 def test_sr_default_dataroot_comes_from_the_dataset_class(tmp_path):
-    opt = TrainOptions().parse(["--dataset_mode", "sr", "--checkpoints_dir", str(tmp_path)], save=False)
-    assert opt.dataroot_is_default and Path(opt.dataroot) == Path("datasets/synthetic_sr")
-    assert opt.name == "synthetic_sr_pix2pix" and opt.input_nc == 1 and opt.output_nc == 1
+    opt = TrainOptions().parse(["--model", "irsrnet", "--checkpoints_dir", str(tmp_path)], save=False)
+    assert opt.dataset_mode == "sr" and opt.dataroot_is_default and Path(opt.dataroot) == Path("datasets/synthetic_sr")
+    assert opt.name == "synthetic_sr_irsrnet" and opt.input_nc == 1 and opt.output_nc == 1
 
 
 def test_create_dataset_calls_the_class_default_data_hook(tmp_path, monkeypatch):

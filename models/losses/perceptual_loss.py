@@ -4,10 +4,10 @@ Images arrive in the model range [-1, 1] with 1 or 3 channels; they are mapped t
 grey images are copied to RGB (what the ImageNet network expects), and normalised with
 ImageNet's mean and standard deviation, exactly as IRSRGAN feeds its [0, 1] RGB tensors.
 
-Weights (``--vgg_weights``): ``torchvision`` (ImageNet ``IMAGENET1K_V1`` through torchvision's
-weights API: read from ``$TORCH_HOME/hub/checkpoints`` when cached, downloaded when online),
-a local file (torchvision's ``vgg19-dcbb9e9d.pth`` or any state dict with its
-``features.N`` keys), or ``random`` (untrained features; for tests and smoke runs only).
+Weights: a local file (``--vgg_weights``: torchvision's ``vgg19-dcbb9e9d.pth`` or any state dict
+with its ``features.N`` keys), else ``--perceptual_vgg``: ``torchvision`` (ImageNet ``IMAGENET1K_V1``
+through torchvision's weights API: read from ``$TORCH_HOME/hub/checkpoints`` when cached, downloaded
+when online) or ``random`` (untrained features; for tests and smoke runs only).
 """
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ _VGG19_CONFIG = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 
 CONV5_4 = 34  # index of conv5_4 in torchvision's vgg19().features
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+PERCEPTUAL_VGG_CHOICES = ("torchvision", "random")
 _FEATURE_KEY = re.compile(r"^(?:features\.)?(\d+)\.(weight|bias)$")
 
 
@@ -47,9 +48,9 @@ def vgg19_features(last_index: int = CONV5_4) -> nn.Sequential:
 
 
 def imagenet_vgg19_state(source: str) -> dict[str, torch.Tensor] | None:
-    """The VGG19 state dict named by ``--vgg_weights`` (None for ``random``)."""
+    """The VGG19 state dict of ``source``: a file, ``torchvision`` or ``random`` (None)."""
     if source == "random":
-        logger.warning("--vgg_weights random: the perceptual loss uses untrained VGG19 features (tests only)")
+        logger.warning("--perceptual_vgg random: the perceptual loss uses untrained VGG19 features (tests only)")
         return None
     if source == "torchvision":
         try:
