@@ -138,6 +138,16 @@ def test_gan_stage_starts_from_the_psnr_generator_or_fails_clearly(tmp_path, sr_
         create_model(gan_options(tmp_path, sr_root, "--psnr_checkpoint", "none", "--crop_size", "32"))
 
 
+def test_vgg_weights_names_a_file_and_its_old_spellings_still_work(tmp_path, sr_root, caplog):
+    """--vgg_weights is a VGG19 file in every model; the no-file choice is --perceptual_vgg."""
+    assert gan_options(tmp_path, sr_root).vgg_weights is None
+    with pytest.raises(UserError, match="missing.pth does not exist"):
+        create_model(gan_options(tmp_path, sr_root, "--psnr_checkpoint", "none", "--vgg_weights",
+                                 str(tmp_path / "missing.pth"), "--perceptual_vgg", "torchvision"))
+    create_model(gan_options(tmp_path, sr_root, "--psnr_checkpoint", "none", "--vgg_weights", "random"))
+    assert "--vgg_weights random is deprecated: --vgg_weights names a file; use --perceptual_vgg random" in caplog.text
+
+
 def test_gan_step_updates_generator_discriminator_and_average(tmp_path, sr_root):
     torch.manual_seed(0)
     model = create_model(gan_options(tmp_path, sr_root, "--psnr_checkpoint", "none", "--batch_size", "2"))
