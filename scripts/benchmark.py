@@ -461,7 +461,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
     args = parse_args(argv)
     args.checkpoints_dir = str(Path(args.checkpoints_dir).resolve())  # before moving into the repository
     if args.name:
-        args.model = [run_architecture(args)["model"]]
+        model = run_architecture(args)["model"]
+        if args.model not in (list(MODELS), [model]):  # given, and not the run's
+            raise SystemExit(f"error: --model {' '.join(args.model)} but run '{args.name}' was trained with model "
+                             f"{model}; drop --model to measure the run's networks")
+        args.model = [model]
     os.chdir(REPO_ROOT)  # the built-in datasets (data and test.py cases) live under the repository
     for variant in args.variants:
         variant_options(variant)  # fail early on a misspelt variant
