@@ -117,6 +117,8 @@ class Cascade3Model(BaseModel):
             g.add_argument("--edge_operator", default="sobel", choices=list(EDGE_OPERATORS),
                            help="edge maps compared by the edge loss")
             g.add_argument("--lambda_L1", type=float, default=100.0, help="weight of the final-output L1 loss")
+            g.add_argument("--lambda_GAN", type=float, default=1.0,
+                           help="weight of the adversarial loss on the final output (pix2pix: 1)")
             g.add_argument("--lambda_ssim", type=float, default=0.0, help="weight of the final-output 1-SSIM loss")
             g.add_argument("--lambda_gp", type=float, default=10.0, help="gradient penalty weight (wgangp only)")
             g.add_argument("--vgg_weights", default=None,
@@ -251,7 +253,8 @@ class Cascade3Model(BaseModel):
             self.loss_G3_L1 = self.criterionL1(self.fake_B, self.real_B) * opt.lambda_L1
             if opt.lambda_ssim > 0:
                 self.loss_G3_SSIM = self.criterionSSIM(self.fake_B, self.real_B) * opt.lambda_ssim
-            self.loss_G_GAN = self.criterionGAN(self.netD(torch.cat((self.real_A, self.fake_B), 1)), True)
+            self.loss_G_GAN = self.criterionGAN(self.netD(torch.cat((self.real_A, self.fake_B), 1)),
+                                                True) * opt.lambda_GAN
         total = (self.loss_G1_L1 + self.loss_G2_L1 + self.loss_G2_edge + self.loss_G3_L1 + self.loss_G3_SSIM
                  + self.loss_G_GAN)
         self.backward(total)

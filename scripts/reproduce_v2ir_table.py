@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import shlex
 import sys
 from contextlib import redirect_stdout
@@ -117,6 +118,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.add_argument(f"--{key}_args", default="",
                             help=f"extra flags for {key}'s train.py and test.py calls (architecture)")
         parser.add_argument(f"--{key}_train_args", default="", help=f"extra flags for {key}'s train.py calls")
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep the (seed, method) runs that finished before (recorded in "
+                             "<results_dir>/<name>_s<seed>_<method>_run.json): resume a table, or run seeds in "
+                             "parallel calls and aggregate them with one more")
     parser.add_argument("--csv", default=None,
                         help="CSV output (default <results_dir>/<name>.csv); the per-image CSV and the grid PNG "
                              "are written beside it")
@@ -382,13 +387,20 @@ def main(argv: Sequence[str] | None = None) -> Table:
             if opt.dataroot is not None:
                 shared += ["--dataroot", opt.dataroot]
             log = Path(opt.checkpoints_dir) / name / "reproduce_log.txt"
-            print(f"[{method.label}, seed {seed}] training ({name}) ...", flush=True)
-            train_only = [*shlex.split(opt.train_args), *shlex.split(getattr(opt, f"{key}_train_args"))]
-            seconds, epochs = train(method, [*shared, *train_only], opt, log)
-            test_args = [*shared, "--results_dir", opt.results_dir, "--metrics", ",".join(TABLE_METRICS)]
-            if opt.num_test is not None:
-                test_args += ["--num_test", str(opt.num_test)]
-            run("test.py", test_args, log, opt.threads)
+            record = Path(opt.results_dir) / f"{name}_run.json"  # written once the run is trained and tested
+            if opt.reuse and record.is_file():
+                print(f"[{method.label}, seed {seed}] reusing the finished run recorded in {record}", flush=True)
+                finished = json.loads(record.read_text())
+                seconds, epochs = float(finished["train_seconds"]), int(finished["epochs"])
+            else:
+                print(f"[{method.label}, seed {seed}] training ({name}) ...", flush=True)
+                train_only = [*shlex.split(opt.train_args), *shlex.split(getattr(opt, f"{key}_train_args"))]
+                seconds, epochs = train(method, [*shared, *train_only], opt, log)
+                test_args = [*shared, "--results_dir", opt.results_dir, "--metrics", ",".join(TABLE_METRICS)]
+                if opt.num_test is not None:
+                    test_args += ["--num_test", str(opt.num_test)]
+                run("test.py", test_args, log, opt.threads)
+                record.write_text(json.dumps({"train_seconds": seconds, "epochs": epochs}))
             folder = Path(opt.results_dir) / name / "test_latest"
             first_folders.setdefault(method.label, folder)
             runs[method.label][seed] = read_metrics_csv(folder / "metrics.csv")

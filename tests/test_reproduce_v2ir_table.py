@@ -111,11 +111,15 @@ def micro_run(tmp_path_factory):
         for index, path in enumerate(sorted((root / "test" / side).glob("*.png"))):
             (path.parent / f"cam{1 + index // 2}").mkdir(exist_ok=True)
             shutil.move(path, path.parent / f"cam{1 + index // 2}" / path.name)
-    table = table_script.main(["--dataroot", str(root), "--checkpoints_dir", str(tmp / "ckpt"), "--results_dir",
-                               str(tmp / "results"), "--seeds", ",".join(map(str, SEEDS)), *MICRO])
+    table = table_script.main(micro_argv(tmp))
     with open(tmp / "results" / "v2ir_table.csv", newline="") as handle:
         rows = {(row["algorithm"], row["source"]): row for row in csv.DictReader(handle)}
     return tmp / "results", table, rows
+
+
+def micro_argv(tmp: Path) -> list[str]:
+    return ["--dataroot", str(tmp / "data"), "--checkpoints_dir", str(tmp / "ckpt"), "--results_dir",
+            str(tmp / "results"), "--seeds", ",".join(map(str, SEEDS)), *MICRO]
 
 
 def results_folder(results: Path, seed: int, key: str) -> Path:
@@ -209,3 +213,18 @@ def test_grid_has_a_titled_column_per_visual_and_a_row_per_image(micro_run):
     tile = pixels[table_script.GRID_TITLE: table_script.GRID_TITLE + table_script.GRID_TILE,
                   6 * step: 6 * step + table_script.GRID_TILE]
     assert abs(float(tile.mean()) - float(thermal.mean())) < 3
+
+
+def test_reuse_rebuilds_the_same_table_without_training_or_testing(micro_run, monkeypatch):
+    results, table, _rows = micro_run
+
+    def no_subprocess(script, *_args):
+        raise AssertionError(f"--reuse ran {script} again")
+
+    monkeypatch.setattr(table_script, "run", no_subprocess)
+    argv = micro_argv(results.parent)
+    reused = table_script.main([*argv, "--reuse", "--csv", str(results / "reused.csv")])
+    assert reused.rows == table.rows
+    # A seed without a record is trained: the refusal above proves --reuse does not skip it silently.
+    with pytest.raises(AssertionError, match="train.py"):
+        table_script.main([*argv[:-len(MICRO) - 2], "--seeds", "0,7", *MICRO, "--reuse"])
