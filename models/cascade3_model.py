@@ -40,6 +40,9 @@ from util.errors import UserError
 logger = logging.getLogger(__name__)
 
 STAGES = (1, 2, 3)
+# --stage2_encoder: the DoubleU-Net encoder settings of each choice.
+STAGE2_ENCODERS = {"resvgg19": {"residual_encoder": True, "encoder_norm": True},
+                   "vgg19": {"residual_encoder": False, "encoder_norm": False}}
 PHASES = ("stage1", "stage2", "stage3", "joint")
 
 
@@ -83,7 +86,7 @@ class CascadeGenerator(nn.Module):
 
 class Cascade3Model(BaseModel):
     architecture_options = ("direction", "input_nc", "output_nc", "netG1", "ngf", "norm", "no_dropout", "stage2_input",
-                            "stage2_width", "aspp_dropout", "denoise_depth", "denoise_features", "denoise_scale",
+                            "stage2_encoder", "stage2_width", "aspp_dropout", "denoise_depth", "denoise_features", "denoise_scale",
                             "netD", "ndf", "n_layers_D")
 
     @staticmethod
@@ -93,6 +96,10 @@ class Cascade3Model(BaseModel):
         g.add_argument("--netG1", default="unet_256", help="stage-1 generator (any --netG architecture)")
         g.add_argument("--stage2_input", default="coarse", choices=["coarse", "coarse+visible"],
                        help="stage-2 input: the stage-1 image, or it concatenated with the visible input")
+        g.add_argument("--stage2_encoder", default="resvgg19", choices=list(STAGE2_ENCODERS),
+                       help="stage-2 encoder: resvgg19 (VGG19 with a shortcut around each group and normalisation, "
+                            "the cascade's design) or vgg19 (VGG19's own layers, so --vgg_weights ImageNet weights "
+                            "compute what they computed in VGG19)")
         g.add_argument("--stage2_width", type=float, default=1.0,
                        help="channel multiplier of the stage-2 DoubleU-Net (1.0: VGG19's 64..512)")
         g.add_argument("--aspp_dropout", type=float, default=0.6, help="dropout after each stage-2 ASPP")
@@ -137,7 +144,8 @@ class Cascade3Model(BaseModel):
         self.netG1 = define_G(opt.input_nc, opt.output_nc, opt.ngf, opt.netG1, opt.norm, not opt.no_dropout,
                               opt.init_type, opt.init_gain).to(self.device)
         stage2_channels = opt.output_nc + (opt.input_nc if opt.stage2_input == "coarse+visible" else 0)
-        stage2_config = replace(IMPROVED, width=opt.stage2_width, aspp_dropout=opt.aspp_dropout)
+        stage2_config = replace(IMPROVED, width=opt.stage2_width, aspp_dropout=opt.aspp_dropout,
+                                **STAGE2_ENCODERS[opt.stage2_encoder])
         self.netG2 = initialise(DoubleUNet(stage2_channels, opt.output_nc, norm_layer, stage2_config),
                                 opt.init_type, opt.init_gain).to(self.device)
         self.netG3 = initialise(ResidualDenoiser(opt.output_nc, opt.denoise_features, opt.denoise_depth, norm_layer,
@@ -152,6 +160,9 @@ class Cascade3Model(BaseModel):
         if opt.vgg_weights:
             self.netG2.encoder1.load_vgg19_weights(opt.vgg_weights)  # after initialisation, never re-initialised
             logger.info("stage-2 encoder initialised from %s", opt.vgg_weights)
+            if opt.stage2_encoder == "resvgg19":
+                logger.warning("--vgg_weights with --stage2_encoder resvgg19: the shortcuts and normalisation change "
+                               "what the ImageNet filters compute; --stage2_encoder vgg19 keeps VGG19's layers")
         self.netD = define_D(opt.input_nc + opt.output_nc, opt.ndf, opt.netD, opt.n_layers_D, opt.norm,
                              opt.init_type, opt.init_gain).to(self.device)
         self.loss_names = ["G1_L1", "G2_L1", "G2_edge", "G3_L1", "G_GAN", "D_real", "D_fake"]

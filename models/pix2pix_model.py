@@ -14,6 +14,7 @@ from models.base_model import BaseModel
 from models.losses.gan_loss import GANLoss, gradient_penalty
 from models.networks import define_D, define_G
 from models.networks.padding import crop_to, pad_to_multiple
+from util.errors import UserError
 
 
 class Pix2PixModel(BaseModel):
@@ -27,6 +28,9 @@ class Pix2PixModel(BaseModel):
             parser.set_defaults(gan_mode="vanilla")
             parser.add_argument("--lambda_L1", type=float, default=100.0, help="weight of the L1 loss")
             parser.add_argument("--lambda_gp", type=float, default=10.0, help="gradient penalty weight (wgangp only)")
+            parser.add_argument("--vgg_weights", default=None,
+                                help="--netG doubleunet: local torchvision VGG19 state dict (vgg19-dcbb9e9d.pth) for "
+                                     "its VGG19 encoder (needs --ngf 64); default: random initialisation")
         return parser
 
     def __init__(self, opt: argparse.Namespace) -> None:
@@ -37,6 +41,11 @@ class Pix2PixModel(BaseModel):
         self.netG = define_G(opt.input_nc, opt.output_nc, opt.ngf, opt.netG, opt.norm, not opt.no_dropout,
                              opt.init_type, opt.init_gain).to(self.device)
         if self.is_train:
+            if opt.vgg_weights:
+                if opt.netG != "doubleunet":
+                    raise UserError(f"--vgg_weights initialises the VGG19 encoder of --netG doubleunet; "
+                                    f"--netG {opt.netG} has none: leave --vgg_weights out")
+                self.netG.encoder1.load_vgg19_weights(opt.vgg_weights)  # after initialisation, never re-initialised
             # Conditional discriminator: it judges the output together with the input.
             self.netD = define_D(opt.input_nc + opt.output_nc, opt.ndf, opt.netD, opt.n_layers_D, opt.norm,
                                  opt.init_type, opt.init_gain).to(self.device)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import csv
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,7 @@ from PIL import Image
 
 import test as test_script
 import train as train_script
-from conftest import write_aligned_dataset
+from conftest import REPO_ROOT, write_aligned_dataset
 from models import create_model
 from models.cascade3_model import parse_stage_epochs, progressive_phase
 from options.train_options import TrainOptions
@@ -197,3 +199,61 @@ def test_bad_cascade_options_are_user_errors(tmp_path):
         tiny_model("--cascade_train", "progressive", "--stage_epochs", "1,1")
     with pytest.raises(UserError, match="--vgg_weights .*missing.pth"):
         tiny_model("--vgg_weights", str(tmp_path / "missing.pth"), "--stage2_width", "1")
+
+
+@pytest.fixture(scope="module")
+def vgg19_file(tmp_path_factory):
+    """A state dict in torchvision's VGG19 layout (random weights: nothing is downloaded)."""
+    import torchvision
+
+    torch.manual_seed(0)
+    features = torchvision.models.vgg19().features.eval()
+    path = tmp_path_factory.mktemp("vgg") / "vgg19.pth"
+    torch.save({f"features.{key}": value for key, value in features.state_dict().items()}, path)
+    return path, features
+
+
+def test_doubleunet_pix2pix_vgg_weights_make_its_encoder_imagenet_vgg19(vgg19_file):
+    path, reference = vgg19_file
+    opt = TrainOptions().parse(["--model", "pix2pix", "--netG", "doubleunet", "--ngf", "64", "--direction", "BtoA",
+                                "--vgg_weights", str(path), "--checkpoints_dir", "unused"], save=False)
+    encoder = create_model(opt).netG.encoder1.eval()
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    normalised = ((x + 1) / 2 - torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)) / torch.tensor(
+        [0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    with torch.no_grad():  # the visible input through the encoder is VGG19's features
+        assert torch.allclose(encoder(x)[2], reference[:18](normalised), atol=1e-4)
+
+
+def test_cascade3_plain_vgg19_stage2_encoder_holds_the_imagenet_filters(vgg19_file):
+    path, reference = vgg19_file
+    model = tiny_model("--stage2_encoder", "vgg19", "--stage2_width", "1", "--vgg_weights", str(path))
+    encoder = model.netG2.encoder1
+    assert not any(isinstance(module, torch.nn.modules.batchnorm._NormBase) for module in encoder.modules())
+    assert all(group.shortcut is None for group in encoder.groups)
+    expected = [layer.weight for layer in reference if isinstance(layer, torch.nn.Conv2d)]
+    for conv, weight in zip(encoder.convolutions()[1:], expected[1:]):
+        assert torch.equal(conv.weight, weight)
+    residual = tiny_model("--stage2_width", "1").netG2.encoder1  # the default keeps shortcuts and normalisation
+    assert all(group.shortcut is not None for group in residual.groups)
+
+
+def test_vgg_weights_on_a_generator_without_vgg19_is_one_line(tmp_path, vgg19_file):
+    root = write_aligned_dataset(tmp_path / "data", {"train": 1})
+    result = subprocess.run([sys.executable, str(REPO_ROOT / "train.py"), "--dataroot", str(root), "--model",
+                             "pix2pix", "--netG", "unet_128", "--vgg_weights", str(vgg19_file[0]), "--checkpoints_dir",
+                             str(tmp_path / "ck")], capture_output=True, text=True, timeout=120)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "Traceback" not in output
+    assert "--vgg_weights" in output and "--netG unet_128" in output
+
+
+def test_lambda_gan_scales_the_final_adversarial_loss():
+    losses = {}
+    for weight in ("1", "0.25"):
+        model = tiny_model("--lambda_GAN", weight)
+        model.set_input(tiny_batch())
+        model.optimize_parameters()
+        losses[weight] = float(model.loss_G_GAN)
+    assert losses["0.25"] == pytest.approx(0.25 * losses["1"], rel=1e-5)
