@@ -16,6 +16,7 @@ import models
 import test as test_script
 import train as train_script
 from conftest import REPO_ROOT, run_script, write_aligned_dataset
+from options.test_options import TestOptions
 from options.train_options import TrainOptions
 from test_irsrgan import write_sr_dataset
 from test_net_interp import net_interp
@@ -74,6 +75,15 @@ def test_a_run_without_saved_configuration_loads_with_flags(sr_run, tmp_path):
     with pytest.raises(UserError, match="does not fit the generator as configured"):
         test_script.main(["--model", "irsrnet", *common])  # irsrnet's default architecture
     assert test_script.main(["--model", "irsrnet", *SR_ARCHITECTURE, *common]).images == 1
+
+
+@pytest.mark.parametrize("naming", [["--model", "irsrnet"], ["--name", "data", "--suffix", "irsrnet"]])
+def test_a_name_made_from_the_options_finds_its_run_too(sr_run, tmp_path, naming):
+    """Without --name the run is <dataroot name>_<model>; with --suffix, <name>_<suffix>."""
+    shutil.copytree(sr_run / "checkpoints" / "x", tmp_path / "data_irsrnet")
+    opt = TestOptions().parse(["--dataroot", str(sr_run / "data"), "--checkpoints_dir", str(tmp_path), *naming],
+                              save=False)
+    assert (opt.name, opt.model, opt.ngf, opt.nb, opt.scale) == ("data_irsrnet", "irsrnet", 8, 2, 2)
 
 
 def test_net_interp_blends_take_the_runs_architecture(sr_run, tmp_path):
