@@ -1,12 +1,14 @@
 """cascade3: a three-stage cascaded GAN for visible -> infrared translation.
 
 Stage 1 (``netG1``, a pix2pix U-Net) maps the visible image to a coarse infrared image,
-supervised by a low-pass copy of the target (structure, not texture). Stage 2, the
-improved DoubleU-Net (residual VGG19 encoder, ASPP, Dropout, SE blocks, edge
-sharpening), refines it: output 1 is a sigmoid mask multiplied into network 2, output 2
-the detailed image, supervised by L1 and an edge (gradient) L1. Stage 3, a residual
-denoiser, gives the final image, supervised by L1 (+ optional SSIM) and judged by a
-conditional PatchGAN as in pix2pix.
+supervised by the target (or, as in the paper, a low-pass copy of it: ``--stage1_target
+blur``). Stage 2, the improved DoubleU-Net (residual VGG19 encoder, ASPP, Dropout, SE
+blocks, edge sharpening), refines it from the coarse image and the visible image (the
+paper feeds the coarse image alone: ``--stage2_input coarse``): output 1 is a sigmoid
+mask multiplied into network 2, output 2 the detailed image, supervised by L1 and an
+edge (gradient) L1. Stage 3, a residual denoiser, gives the final image, supervised by
+L1 (+ optional SSIM) and judged by a conditional PatchGAN (weight ``--lambda_GAN``).
+The defaults are chosen by measurement on real pairs: docs/v2ir_recipe.md.
 
 ``--cascade_train joint`` trains everything end to end with the weighted sum of the
 losses; ``progressive`` trains stage 1 alone, then stage 2 on a frozen stage 1, then
@@ -85,17 +87,19 @@ class CascadeGenerator(nn.Module):
 
 
 class Cascade3Model(BaseModel):
-    architecture_options = ("direction", "input_nc", "output_nc", "netG1", "ngf", "norm", "no_dropout", "stage2_input",
-                            "stage2_encoder", "stage2_width", "aspp_dropout", "denoise_depth", "denoise_features", "denoise_scale",
-                            "netD", "ndf", "n_layers_D")
+    architecture_options = ("direction", "input_nc", "output_nc", "netG1", "ngf", "norm", "no_dropout",
+                            "stage2_input", "stage2_encoder", "stage2_width", "aspp_dropout", "denoise_depth",
+                            "denoise_features", "denoise_scale", "netD", "ndf", "n_layers_D")
 
     @staticmethod
     def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
         parser.set_defaults(norm="batch", dataset_mode="aligned")
         g = parser.add_argument_group("cascade3 architecture (saved with the run: test.py reads it)")
         g.add_argument("--netG1", default="unet_256", help="stage-1 generator (any --netG architecture)")
-        g.add_argument("--stage2_input", default="coarse", choices=["coarse", "coarse+visible"],
-                       help="stage-2 input: the stage-1 image, or it concatenated with the visible input")
+        g.add_argument("--stage2_input", default="coarse+visible", choices=["coarse", "coarse+visible"],
+                       help="stage-2 input: the stage-1 image concatenated with the visible input (the visible "
+                            "detail reaches stages 2-3; docs/v2ir_recipe.md), or the stage-1 image alone (the "
+                            "paper's wiring)")
         g.add_argument("--stage2_encoder", default="resvgg19", choices=list(STAGE2_ENCODERS),
                        help="stage-2 encoder: resvgg19 (VGG19 with a shortcut around each group and normalisation, "
                             "the cascade's design) or vgg19 (VGG19's own layers, so --vgg_weights ImageNet weights "
@@ -115,8 +119,9 @@ class Cascade3Model(BaseModel):
             g.add_argument("--stage_epochs", default="1,1,1",
                            help="progressive: epochs of stage 1 alone, stage 2 alone (stage 1 frozen) and stage 3 "
                                 "alone (stages 1-2 frozen); joint training after them")
-            g.add_argument("--stage1_target", default="blur", choices=["blur", "full"],
-                           help="stage-1 supervision: the Gaussian-blurred target (structure) or the target itself")
+            g.add_argument("--stage1_target", default="full", choices=["blur", "full"],
+                           help="stage-1 supervision: the target itself, or its Gaussian-blurred copy (structure "
+                                "only, the paper's choice)")
             g.add_argument("--stage1_sigma", type=float, default=2.0, help="Gaussian sigma (pixels) of the blur target")
             g.add_argument("--lambda_stage1", type=float, default=100.0, help="weight of the stage-1 L1 loss")
             g.add_argument("--lambda_stage2", type=float, default=100.0, help="weight of the stage-2 L1 loss")
@@ -124,8 +129,9 @@ class Cascade3Model(BaseModel):
             g.add_argument("--edge_operator", default="sobel", choices=list(EDGE_OPERATORS),
                            help="edge maps compared by the edge loss")
             g.add_argument("--lambda_L1", type=float, default=100.0, help="weight of the final-output L1 loss")
-            g.add_argument("--lambda_GAN", type=float, default=1.0,
-                           help="weight of the adversarial loss on the final output (pix2pix: 1)")
+            g.add_argument("--lambda_GAN", type=float, default=0.1,
+                           help="weight of the adversarial loss on the final output (pix2pix: 1; at 1 the GAN makes "
+                                "the small stage-3 network paint hot spots, docs/v2ir_recipe.md)")
             g.add_argument("--lambda_ssim", type=float, default=0.0, help="weight of the final-output 1-SSIM loss")
             g.add_argument("--lambda_gp", type=float, default=10.0, help="gradient penalty weight (wgangp only)")
             g.add_argument("--vgg_weights", default=None,

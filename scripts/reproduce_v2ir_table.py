@@ -18,7 +18,7 @@ images: visible, every method and stage, thermal).
     python scripts/reproduce_v2ir_table.py --minutes 10           # equal time instead of epochs
     python scripts/reproduce_v2ir_table.py --dataroot datasets/real_dev --seeds 0,1,2
 
-The defaults (128x128 crops, 80 training images, 3 + 3 epochs, every generator at half
+The defaults (128x128 crops, up to 100 training images, 3 + 3 epochs, every generator at half
 width, one seed) take about 20 minutes on a 2-core CPU shared with other jobs. ``--crop_size 256 --width 1`` uses the paper's sizes
 (``unet_256`` for pix2pix and stage 1, full-width U-Nets and DoubleU-Nets).
 """
@@ -99,7 +99,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--width", type=float, default=0.5,
                         help="channel multiplier of every generator (U-Nets' --ngf 64 x width, DoubleU-Nets' "
                              "channels x width); 1.0 is the published size, 0.5 about a quarter of the computation")
-    parser.add_argument("--max_dataset_size", type=int, default=80, help="training images used")
+    parser.add_argument("--max_dataset_size", type=int, default=100, help="training images used")
     parser.add_argument("--num_test", type=int, default=None, help="test images (default: the whole split)")
     parser.add_argument("--seed", type=int, default=0, help="the seed of a one-seed table (see --seeds)")
     parser.add_argument("--seeds", default=None,

@@ -59,8 +59,9 @@ def test_stage_epochs_and_progressive_phases():
     assert [progressive_phase(epoch, (0, 2, 0)) for epoch in range(1, 4)] == ["stage2", "stage2", "joint"]
 
 
-def test_each_stage_forward_and_backward():
-    model = tiny_model("--stage2_input", "coarse+visible")
+@pytest.mark.parametrize("stage2_input", ["coarse", "coarse+visible"])
+def test_each_stage_forward_and_backward(stage2_input):
+    model = tiny_model("--stage2_input", stage2_input)
     model.set_input(tiny_batch(40))  # not a multiple of any stage: padded and cropped back
     model.forward()
     for visual in model.visual_names:
