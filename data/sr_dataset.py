@@ -35,8 +35,16 @@ import torch
 
 from data.base_dataset import BaseDataset, SampleKey, to_model_range, to_tensor
 from data.dataset_check import check_files_quickly
-from data.degradations import (PRESETS, RESIZE_MODES, ParameterSpec, check_parameters, downsample,
-                               parameter_table, quantize, replace_parameters)
+from data.degradations import (
+    PRESETS,
+    RESIZE_MODES,
+    ParameterSpec,
+    check_parameters,
+    downsample,
+    parameter_table,
+    quantize,
+    replace_parameters,
+)
 from data.image_folder import find_images, find_subfolder, images_by_key
 from util.errors import BadImageError, UserError
 from util.image_io import convert_channels, read_image, to_unit_range

@@ -31,8 +31,15 @@ from models.network_wrappers import to_memory_format, unwrap, wrap_network
 from models.networks import count_parameters
 from models.precision import MixedPrecision
 from util import distributed
-from util.checkpoint import (commit_marker, finish_interrupted_save, load_state_dict_file, load_training_state,
-                             partial_path, save_files_together, state_dict_digest)
+from util.checkpoint import (
+    commit_marker,
+    finish_interrupted_save,
+    load_state_dict_file,
+    load_training_state,
+    partial_path,
+    save_files_together,
+    state_dict_digest,
+)
 from util.errors import UserError
 from util.numerics import check_finite_weights, nonfinite_entries
 

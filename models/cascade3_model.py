@@ -115,7 +115,8 @@ class Cascade3Model(BaseModel):
             parser.set_defaults(gan_mode="vanilla")
             g = parser.add_argument_group("cascade3 training")
             g.add_argument("--cascade_train", default="joint", choices=["joint", "progressive"],
-                           help="joint: all stages end to end; progressive: stage by stage (--stage_epochs), then joint")
+                           help="joint: all stages end to end; progressive: stage by stage (--stage_epochs), "
+                                "then joint")
             g.add_argument("--stage_epochs", default="1,1,1",
                            help="progressive: epochs of stage 1 alone, stage 2 alone (stage 1 frozen) and stage 3 "
                                 "alone (stages 1-2 frozen); joint training after them")

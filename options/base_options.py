@@ -22,8 +22,14 @@ import data
 import models
 from data.base_dataset import BAD_IMAGE_POLICIES
 from models.precision import AMP_MODES
-from options.saved_config import (SavedArchitecture, contradictions, explicit_flags, option_names,
-                                  read_saved_architecture, write_config)
+from options.saved_config import (
+    SavedArchitecture,
+    contradictions,
+    explicit_flags,
+    option_names,
+    read_saved_architecture,
+    write_config,
+)
 from util.errors import UserError
 from util.image_io import BIT16_NORMALISATIONS
 
@@ -61,7 +67,8 @@ class BaseOptions:
                        help="auto | cpu | cuda | cuda:N; auto picks CUDA when available")
         g.add_argument("--gpu_ids", default=None,
                        help="upstream compatibility: -1 = CPU, 0 = cuda:0 (several ids: use torchrun instead)")
-        g.add_argument("--suffix", default="", help="appended to --name, formatted with the options, e.g. {model}_{netG}")
+        g.add_argument("--suffix", default="",
+                       help="appended to --name, formatted with the options, e.g. {model}_{netG}")
         g.add_argument("--verbose", action="store_true", help="print network architectures and debug messages")
 
         g = parser.add_argument_group("speed (every model; see scripts/benchmark.py)")
@@ -93,7 +100,8 @@ class BaseOptions:
         g.add_argument("--no_dropout", action="store_true", help="no dropout in the generator")
 
         g = parser.add_argument_group("data")
-        g.add_argument("--dataset_mode", default="aligned", help=f"dataset loader: {', '.join(data.available_datasets())}")
+        g.add_argument("--dataset_mode", default="aligned",
+                       help=f"dataset loader: {', '.join(data.available_datasets())}")
         g.add_argument("--direction", default="BtoA", choices=["AtoB", "BtoA"],
                        help="BtoA maps B (visible) to A (infrared), the layout of KAIST-style and synthetic data")
         g.add_argument("--serial_batches", action="store_true", help="take images in order instead of shuffling")
@@ -255,7 +263,8 @@ class BaseOptions:
         folder = Path(opt.checkpoints_dir) / opt.name if folder is None else folder
         folder.mkdir(parents=True, exist_ok=True)
         text = self.format(opt) + "\n"
-        for file_name in ("opt.txt", f"{self.phase_name}_opt.txt") if self.is_train else (f"{self.phase_name}_opt.txt",):
+        file_names = ("opt.txt", f"{self.phase_name}_opt.txt") if self.is_train else (f"{self.phase_name}_opt.txt",)
+        for file_name in file_names:
             (folder / file_name).write_text(text)
         if self.is_train:  # the machine-readable record test.py and the scripts rebuild the networks from
             write_config(folder, models.find_model_class(opt.model).architecture(opt), vars(opt))
@@ -295,7 +304,8 @@ def resolve_device(device: str, gpu_ids: str | None = None) -> str:
             device = "cpu"
         else:
             if len(ids) > 1:
-                logger.warning("--gpu_ids %s: only cuda:%s is used; for several GPUs run with torchrun", gpu_ids, ids[0])
+                logger.warning("--gpu_ids %s: only cuda:%s is used; for several GPUs run with torchrun",
+                               gpu_ids, ids[0])
             device = f"cuda:{ids[0]}"
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"

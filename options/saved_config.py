@@ -75,7 +75,8 @@ def as_flags(values: Mapping[str, Any]) -> list[str]:
     for key, value in values.items():
         if key == "model" or value is None or value is False:
             continue
-        flags += [f"--{key}"] if value is True else [f"--{key}", *map(str, value if isinstance(value, list) else [value])]
+        values = value if isinstance(value, list) else [value]
+        flags += [f"--{key}"] if value is True else [f"--{key}", *map(str, values)]
     return flags
 
 

@@ -27,7 +27,8 @@ class TrainOptions(BaseOptions):
         g.add_argument("--gan_mode", default="lsgan", choices=["vanilla", "lsgan", "wgangp"], help="GAN objective")
         g.add_argument("--lr_policy", default="linear", choices=["linear", "step", "plateau", "cosine"],
                        help="learning-rate schedule, stepped once per epoch")
-        g.add_argument("--lr_decay_iters", type=int, default=50, help="step policy: decay by 0.1 every this many epochs")
+        g.add_argument("--lr_decay_iters", type=int, default=50,
+                       help="step policy: decay by 0.1 every this many epochs")
         g.add_argument("--deterministic", action="store_true",
                        help="use deterministic algorithms (bit-reproducible runs, possibly slower)")
         g.add_argument("--sync_bn", action="store_true",
@@ -41,8 +42,10 @@ class TrainOptions(BaseOptions):
 
         g = parser.add_argument_group("logging and saving")
         g.add_argument("--print_freq", type=int, default=100, help="log losses every this many images")
-        g.add_argument("--save_latest_freq", type=int, default=5000, help="save the latest checkpoint every this many images")
-        g.add_argument("--save_epoch_freq", type=int, default=5, help="keep a numbered checkpoint every this many epochs")
+        g.add_argument("--save_latest_freq", type=int, default=5000,
+                       help="save the latest checkpoint every this many images")
+        g.add_argument("--save_epoch_freq", type=int, default=5,
+                       help="keep a numbered checkpoint every this many epochs")
         g.add_argument("--save_by_iter", action="store_true", help="name intermediate checkpoints iter_<images seen>")
         g.add_argument("--val_phase", default="val", help="split used for validation when it exists")
         g.add_argument("--val_freq", type=int, default=1, help="validate every this many epochs (0: never)")

@@ -63,11 +63,10 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))  # run from anywhere without installing
+import torch
+from torch.utils.flop_counter import FlopCounterMode
 
-import torch  # noqa: E402
-from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 MODELS = ("pix2pix", "cascade3", "irsrnet", "irsrgan")
 CASES = ("train", "test", "data", "test.py", "conv")
@@ -197,7 +196,8 @@ def random_batch(opt: argparse.Namespace) -> dict:
     from data.aligned_dataset import domain_channels
 
     channels_a, channels_b = domain_channels(opt)
-    return {"A": torch.rand(batch, channels_a, size, size) * 2 - 1, "B": torch.rand(batch, channels_b, size, size) * 2 - 1,
+    return {"A": torch.rand(batch, channels_a, size, size) * 2 - 1,
+            "B": torch.rand(batch, channels_b, size, size) * 2 - 1,
             "A_paths": ["a"] * batch, "B_paths": ["b"] * batch}
 
 
@@ -279,10 +279,10 @@ def run_cases(args: argparse.Namespace, model_name: str, variant: str, workdir: 
                 times = time_calls(inference, args.steps, 0, device)
             record("test", times, test_opt.batch_size, count_flops(inference), memory)
         if "test.py" in args.cases and args.test_images > 0:
-            import test as test_script
+            from util.inference import run_test
 
-            run = test_script.main([*test_options, "--results_dir", str(workdir / "results"),
-                                    "--num_test", str(args.test_images)])
+            run = run_test([*test_options, "--results_dir", str(workdir / "results"),
+                            "--num_test", str(args.test_images)])
             record("test.py", [run.seconds / run.images], 1, first_image_s=round(run.first_image_seconds, 3))
 
     if "data" in args.cases:

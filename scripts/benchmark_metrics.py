@@ -15,18 +15,14 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
-from pathlib import Path
 from typing import Callable
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere without installing
+import numpy as np
+import torch
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from skimage.metrics import peak_signal_noise_ratio, structural_similarity  # noqa: E402
-
-from util import metrics  # noqa: E402
+from util import metrics
 
 SPEEDUP_GOAL = 5.0
 

@@ -19,11 +19,9 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: make the repo's packages importable
-
-from data.dataset_check import check_dataset, format_report, write_item_csv  # noqa: E402
-from data.preparation import MANIFEST_NAME  # noqa: E402
-from util.errors import UserError, run_cli  # noqa: E402
+from data.dataset_check import check_dataset, format_report, write_item_csv
+from data.preparation import MANIFEST_NAME
+from util.errors import UserError, run_cli
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -14,17 +14,14 @@ on the same 0..255 scale.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Sequence
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere without installing
+import torch
 
-import torch  # noqa: E402
-
-from options.base_options import resolve_device  # noqa: E402
-from util.errors import UserError, run_cli  # noqa: E402
-from util.evaluation import (  # noqa: E402
+from options.base_options import resolve_device
+from util.errors import UserError, run_cli
+from util.evaluation import (
     DEFAULT_METRICS,
     METRIC_CHOICES,
     Y_METRICS_HELP,

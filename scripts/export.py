@@ -21,24 +21,20 @@ test.py with ``python test.py <same options> --onnx FILE``.
 from __future__ import annotations
 
 import argparse
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere without installing
+import torch
 
-import torch  # noqa: E402
-
-from data import create_dataset  # noqa: E402
-from data.loader import create_eval_loader  # noqa: E402
-from models import create_model  # noqa: E402
-from models.base_model import BaseModel  # noqa: E402
-from models.export import (OnnxGenerator, export_onnx, export_spec, export_torchscript,  # noqa: E402
-                           load_torchscript)
-from options.test_options import TestOptions  # noqa: E402
-from util.errors import UserError, run_cli  # noqa: E402
-from util.logging_setup import setup_logging  # noqa: E402
+from data import create_dataset
+from data.loader import create_eval_loader
+from models import create_model
+from models.base_model import BaseModel
+from models.export import OnnxGenerator, export_onnx, export_spec, export_torchscript, load_torchscript
+from options.test_options import TestOptions
+from util.errors import UserError, run_cli
+from util.logging_setup import setup_logging
 
 FORMATS = ("onnx", "torchscript")
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}

@@ -8,13 +8,9 @@ left, visible B on the right) plus ``<out>/synthetic_v2ir.json``.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: make the repo's packages importable
-
-from data.synthetic_v2ir import generate_dataset  # noqa: E402
+from data.synthetic_v2ir import generate_dataset
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -11,7 +11,8 @@ the GAN (else the PSNR) generator's run, written to each blend's ``train_opt.jso
 for files without one (imported weights), give the architecture flags (``--ngf/--nb/--gc/--scale``) and
 ``--model irsrgan`` is assumed unless given. Results: ``<out>/interp_<lambda>/test_latest/``
 (images, HTML, metrics), a Markdown table on stdout, ``<out>/net_interp.csv`` and
-``<out>/net_interp.png`` (metrics against lambda). Both files may be in any layout test.py loads (ours, BasicSR, IRSRGAN's release, ESRGAN).
+``<out>/net_interp.png`` (metrics against lambda). Both files may be in any layout test.py loads (ours, BasicSR,
+IRSRGAN's release, ESRGAN).
 """
 from __future__ import annotations
 
@@ -19,21 +20,18 @@ import argparse
 import csv
 import json
 import logging
-import sys
 from pathlib import Path
 from typing import Sequence
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere without installing
+import torch
 
-import torch  # noqa: E402
-
-import test as test_script  # noqa: E402
-from models.networks.sr_common import CONVENTION_BUFFERS  # noqa: E402
-from models.networks.sr_weight_mapping import read_generator_state  # noqa: E402
-from options.saved_config import SavedArchitecture, read_saved_architecture, write_config  # noqa: E402
-from util.checkpoint import atomic_save  # noqa: E402
-from util.errors import UserError, run_cli  # noqa: E402
-from util.logging_setup import setup_logging  # noqa: E402
+from models.networks.sr_common import CONVENTION_BUFFERS
+from models.networks.sr_weight_mapping import read_generator_state
+from options.saved_config import SavedArchitecture, read_saved_architecture, write_config
+from util.checkpoint import atomic_save
+from util.errors import UserError, run_cli
+from util.inference import run_test
+from util.logging_setup import setup_logging
 
 logger = logging.getLogger("net_interp")
 
@@ -148,8 +146,8 @@ def main(argv: Sequence[str] | None = None) -> list[tuple[float, dict[str, tuple
         if args.no_eval:
             continue
         # test.py's own loop on the blend; our folder options come last so they win.
-        run = test_script.main([*test_args, "--checkpoints_dir", str(out), "--results_dir", str(out), "--name", name,
-                                "--epoch", "latest", "--test_weights", "raw"])
+        run = run_test([*test_args, "--checkpoints_dir", str(out), "--results_dir", str(out), "--name", name,
+                        "--epoch", "latest", "--test_weights", "raw"])
         rows.append((weight, read_metric_means(run.web_dir)))
     if args.no_eval:
         logger.info("blended generators written to %s/interp_*/latest_net_G.pth", out)

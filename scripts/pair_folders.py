@@ -11,15 +11,22 @@ side-by-side images with ``--layout ab``, plus ``manifest.json``.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: make the repo's packages importable
-
-from data.preparation import (Geometry, PairLayout, Sample, add_conversion_arguments,  # noqa: E402
-                              add_fraction_split_arguments, add_pair_layout_argument, carve_missing_splits,
-                              group_of, pair_sources, run_conversion, split_folders)
-from util.errors import UserError, run_cli  # noqa: E402
+from data.preparation import (
+    Geometry,
+    PairLayout,
+    Sample,
+    add_conversion_arguments,
+    add_fraction_split_arguments,
+    add_pair_layout_argument,
+    carve_missing_splits,
+    group_of,
+    pair_sources,
+    run_conversion,
+    split_folders,
+)
+from util.errors import UserError, run_cli
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

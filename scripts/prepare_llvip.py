@@ -11,14 +11,19 @@ from train to val, so near-identical neighbouring frames do not straddle the two
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: make the repo's packages importable
-
-from data.preparation import (Geometry, PairLayout, Sample, add_conversion_arguments,  # noqa: E402
-                              add_pair_layout_argument, carve_splits, pair_sources, run_conversion)
-from util.errors import UserError, run_cli  # noqa: E402
+from data.preparation import (
+    Geometry,
+    PairLayout,
+    Sample,
+    add_conversion_arguments,
+    add_pair_layout_argument,
+    carve_splits,
+    pair_sources,
+    run_conversion,
+)
+from util.errors import UserError, run_cli
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -20,17 +20,22 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: make the repo's packages importable
-
-from data.dataset_check import images_under, relative_key  # noqa: E402
-from data.degradations import RESIZE_MODES  # noqa: E402
-from data.preparation import (Geometry, Sample, SrLayout, add_conversion_arguments,  # noqa: E402
-                              add_fraction_split_arguments, carve_missing_splits, group_of, run_conversion,
-                              split_folders)
-from util.errors import UserError, run_cli  # noqa: E402
+from data.dataset_check import images_under, relative_key
+from data.degradations import RESIZE_MODES
+from data.preparation import (
+    Geometry,
+    Sample,
+    SrLayout,
+    add_conversion_arguments,
+    add_fraction_split_arguments,
+    carve_missing_splits,
+    group_of,
+    run_conversion,
+    split_folders,
+)
+from util.errors import UserError, run_cli
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -39,22 +39,17 @@ import json
 import math
 import shlex
 import shutil
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import torch
+from PIL import Image
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-
-import torch  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from data.image_folder import find_images  # noqa: E402
-from scripts.reproduction import (  # noqa: E402
+from data.image_folder import find_images
+from scripts.reproduction import (
     ALL_SOURCES,
     MethodRuns,
     aggregate,
@@ -63,10 +58,12 @@ from scripts.reproduction import (  # noqa: E402
     run,
     source_groups,
 )
-from util.errors import UserError, run_cli  # noqa: E402
-from util.evaluation import find_result_pairs, parse_metric_names, read_for_metrics, write_manifest  # noqa: E402
-from util.image_io import read_image, write_image  # noqa: E402
-from util.lpips_metrics import laplacian_variance  # noqa: E402
+from util.errors import UserError, run_cli
+from util.evaluation import find_result_pairs, parse_metric_names, read_for_metrics, write_manifest
+from util.image_io import read_image, write_image
+from util.lpips_metrics import laplacian_variance
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 DEFAULT_DATAROOT = "./datasets/synthetic_sr"
 LPIPS_METRICS = ("lpips", "lpips_i", "lpips_i_ref")

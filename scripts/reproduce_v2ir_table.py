@@ -19,8 +19,8 @@ images: visible, every method and stage, thermal).
     python scripts/reproduce_v2ir_table.py --dataroot datasets/real_dev --seeds 0,1,2
 
 The defaults (128x128 crops, up to 100 training images, 3 + 3 epochs, every generator at half
-width, one seed) take about 20 minutes on a 2-core CPU shared with other jobs. ``--crop_size 256 --width 1`` uses the paper's sizes
-(``unet_256`` for pix2pix and stage 1, full-width U-Nets and DoubleU-Nets).
+width, one seed) take about 20 minutes on a 2-core CPU shared with other jobs. ``--crop_size 256 --width 1`` uses
+the paper's sizes (``unet_256`` for pix2pix and stage 1, full-width U-Nets and DoubleU-Nets).
 """
 from __future__ import annotations
 
@@ -28,27 +28,24 @@ import argparse
 import csv
 import json
 import shlex
-import sys
 from contextlib import redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from PIL import Image, ImageDraw, ImageOps
+
+from data.aligned_dataset import _folder_pair
+from data.image_folder import find_images
+from scripts.evaluate import main as evaluate_folder
+from scripts.reproduction import MethodRuns, aggregate, format_cell, parse_seeds, run, source_groups
+from util.errors import UserError, run_cli
+from util.evaluation import find_result_pairs
+from util.image_io import read_image
+from util.metrics import precision
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-
-from PIL import Image, ImageDraw, ImageOps  # noqa: E402
-
-from data.aligned_dataset import _folder_pair  # noqa: E402
-from data.image_folder import find_images  # noqa: E402
-from scripts.evaluate import main as evaluate_folder  # noqa: E402
-from scripts.reproduction import MethodRuns, aggregate, format_cell, parse_seeds, run, source_groups  # noqa: E402
-from util.errors import UserError, run_cli  # noqa: E402
-from util.evaluation import find_result_pairs  # noqa: E402
-from util.image_io import read_image  # noqa: E402
-from util.metrics import precision  # noqa: E402
 
 TABLE_METRICS = ("psnr", "ssim", "rmse")
 REFERENCE = "pix2pix"  # the row every other one is compared with
@@ -73,7 +70,8 @@ def methods(crop_size: int, width: float) -> list[Method]:
     ngf = str(max(1, round(64 * width)))
     return [
         Method("pix2pix", "pix2pix", ("--model", "pix2pix", "--netG", unet, "--ngf", ngf)),
-        Method("DoubleUnet_pix2pix", "doubleunet_pix2pix", ("--model", "pix2pix", "--netG", "doubleunet", "--ngf", ngf)),
+        Method("DoubleUnet_pix2pix", "doubleunet_pix2pix",
+               ("--model", "pix2pix", "--netG", "doubleunet", "--ngf", ngf)),
         Method("cascade3", "cascade3", ("--model", "cascade3", "--netG1", unet, "--ngf", ngf, "--stage2_width",
                                         str(width))),
     ]
@@ -159,6 +157,7 @@ def read_metrics_csv(path: Path) -> PerImage:
 def score_stage(folder: Path, visual: str, log: Path) -> PerImage:
     """scripts/evaluate.py's per-image metrics of one cascade3 visual against real_B (its report goes to the log)."""
     out_dir = folder / f"eval_{visual}"
+    log.parent.mkdir(parents=True, exist_ok=True)  # a reused run may have had its checkpoints removed
     with open(log, "a") as handle, redirect_stdout(handle):
         evaluate_folder([str(folder), "--output_visual", visual, "--target_visual", "real_B", "--metrics",
                          ",".join(TABLE_METRICS), "--out_dir", str(out_dir), "--device", "cpu"])
@@ -272,7 +271,8 @@ def markdown_table(table: Table) -> str:
             if table.versus:
                 compared = table.versus.get(label, {}).get(source)
                 cells += ([*(delta_cell(metric, *compared.deltas[metric]) for metric in TABLE_METRICS),
-                           format_cell("win_rate", compared.win_rate, 0.0)] if compared else ["—"] * (len(TABLE_METRICS) + 1))
+                           format_cell("win_rate", compared.win_rate, 0.0)]
+                          if compared else ["—"] * (len(TABLE_METRICS) + 1))
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -84,7 +84,8 @@ def run_script(script: str, *args: str, cwd: Path, check: bool = True, timeout: 
         _wait_for_group_to_end(process.pid, f"{script} {' '.join(args)}")
     result = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
     if check and result.returncode != 0:
-        raise AssertionError(f"{script} {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+        raise AssertionError(f"{script} {' '.join(args)} failed ({result.returncode}):\n"
+                             f"{result.stdout}\n{result.stderr}")
     return result
 
 

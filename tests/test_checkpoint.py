@@ -95,7 +95,8 @@ def test_checkpoint_round_trip_restores_everything(tmp_path, aligned_root):
         for (key, a), b in zip(model.networks()[name].state_dict().items(),
                                restored.networks()[name].state_dict().values()):
             assert torch.equal(a, b), key
-    assert restored.optimizer_G.state_dict()["state"][0]["exp_avg"].equal(model.optimizer_G.state_dict()["state"][0]["exp_avg"])
+    exp_avg = model.optimizer_G.state_dict()["state"][0]["exp_avg"]
+    assert restored.optimizer_G.state_dict()["state"][0]["exp_avg"].equal(exp_avg)
     assert restored.schedulers[0].last_epoch == 1
 
 

@@ -56,7 +56,8 @@ def test_two_iterations_then_test(tmp_path):
     web = tmp_path / "results" / "e2e" / "test_latest"
     images = sorted(p.name for p in (web / "images").iterdir())
     assert len(images) == 9 and "0000_fake_B.png" in images
-    with Image.open(web / "images" / "0000_fake_B.png") as output, Image.open(web / "images" / "0000_real_A.png") as src:
+    with Image.open(web / "images" / "0000_fake_B.png") as output, \
+            Image.open(web / "images" / "0000_real_A.png") as src:
         assert (output.mode, output.size, src.mode) == ("L", (32, 32), "RGB")  # infrared saved as 1 channel
     html = (web / "index.html").read_text()
     assert sorted(re.findall(r'src="images/([^"]+)"', html)) == images

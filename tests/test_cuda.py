@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,17 +19,15 @@ import pytest
 import torch
 
 import train as train_script
-from conftest import REPO_ROOT, write_aligned_dataset
+from conftest import write_aligned_dataset
 from data import create_dataset
 from data.loader import create_eval_loader
 from models import create_model
 from options.test_options import TestOptions
 from options.train_options import TrainOptions
+from scripts import benchmark
 from test_irsrgan import write_sr_dataset
 from util.image_io import write_image
-
-sys.path.insert(0, str(REPO_ROOT / "scripts"))
-import benchmark  # noqa: E402
 
 BF16_TOLERANCE = 2e-2
 LAYOUT_TOLERANCE = 1e-3

@@ -32,7 +32,8 @@ TINY_IRSRNET = ["--model", "irsrnet", *TINY_G, "--crop_size", "32", "--batch_siz
 
 def train(*args: str, processes: int, cwd: Path) -> subprocess.CompletedProcess:
     """``torchrun --standalone --nproc_per_node N train.py ...`` (or plain python for N = 1)."""
-    launcher = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes)] if processes > 1 else []
+    launcher = (["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes)]
+                if processes > 1 else [])
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     result = subprocess.run([sys.executable, *launcher, str(REPO_ROOT / "train.py"), *args], cwd=cwd, env=env,
                             capture_output=True, text=True, timeout=600)
@@ -42,7 +43,8 @@ def train(*args: str, processes: int, cwd: Path) -> subprocess.CompletedProcess:
 
 def logged_digests(run_dir: Path) -> dict[str, str]:
     """The per-network parameter digests that every process agreed on (rank 0's train.log)."""
-    found = re.findall(r"all 2 processes hold identical weights; parameter digests: (.*)", (run_dir / "train.log").read_text())
+    found = re.findall(r"all 2 processes hold identical weights; parameter digests: (.*)",
+                       (run_dir / "train.log").read_text())
     assert found, "train.log lacks the replica check"
     return dict(item.split("=") for item in found[-1].split())
 

@@ -107,7 +107,8 @@ def test_vgg_encoder_loads_torchvision_weights_and_imagenet_normalisation(tmp_pa
     encoder = VGG19Encoder(3)
     encoder.load_vgg19_weights(path)
     x = torch.rand(1, 3, 32, 32) * 2 - 1  # model range
-    normalised = ((x + 1) / 2 - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    mean, std = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    normalised = ((x + 1) / 2 - mean) / std
     with torch.no_grad():
         features = encoder(x)
         assert torch.allclose(features[1], reference[:9](normalised), atol=1e-5)

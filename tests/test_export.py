@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,17 +14,15 @@ import torch
 
 import test as test_script
 import train as train_script
-from conftest import REPO_ROOT, write_aligned_dataset
+from conftest import write_aligned_dataset
 from models import create_model
 from models.export import GeneratorGraph, load_torchscript
 from models.networks.padding import crop_to, pad_to_multiple
-from test_irsrgan import TINY_G, write_sr_dataset
 from options.test_options import TestOptions
+from scripts import export as export_script
+from test_irsrgan import TINY_G, write_sr_dataset
 from util.errors import UserError, run_cli
 from util.image_io import read_image
-
-sys.path.insert(0, str(REPO_ROOT / "scripts"))
-import export as export_script  # noqa: E402
 
 # test.py and export.py repeat these; unet_128 pads 32x32 images to 128x128: past the side, so by repetition
 PIX2PIX = ["--model", "pix2pix", "--netG", "unet_128", "--ngf", "4"]

@@ -5,12 +5,9 @@ import json
 import re
 import shlex
 import subprocess
-import sys
 
 from conftest import REPO_ROOT
-
-sys.path.insert(0, str(REPO_ROOT / "scripts"))
-import benchmark  # noqa: E402
+from scripts import benchmark
 
 SCRIPT = REPO_ROOT / "scripts" / "gpu_check.sh"
 

@@ -47,7 +47,8 @@ def test_channel_defaults_follow_direction(tmp_path, aligned_root):
 
 def test_load_size_default_depends_on_phase(tmp_path, aligned_root):
     assert parse_train(tmp_path, "--dataroot", str(aligned_root), "--crop_size", "128").load_size == 143
-    opt = TestOptions().parse(["--dataroot", str(aligned_root), "--checkpoints_dir", str(tmp_path), "--crop_size", "128"])
+    opt = TestOptions().parse(["--dataroot", str(aligned_root), "--checkpoints_dir", str(tmp_path),
+                               "--crop_size", "128"])
     assert opt.load_size == 128
 
 

@@ -51,7 +51,7 @@ def test_options_of_the_documented_reproduction_commands_exist():
 def test_every_test_named_under_what_happens_when_things_go_wrong_exists():
     text = (REPO_ROOT / "README.md").read_text()
     section = text[text.index("## What happens when things go wrong"):text.index("## Speed, mixed precision")]
-    named = set(re.findall(r"\b(test_\w+)(?=[`:\[])", section)) - {name for name in re.findall(r"(test_\w+)\.py", section)}
+    named = set(re.findall(r"\b(test_\w+)(?=[`:\[])", section)) - set(re.findall(r"(test_\w+)\.py", section))
     defined = set(re.findall(r"^def (test_\w+)\(", "\n".join(path.read_text() for path in (REPO_ROOT / "tests").glob(
         "test_*.py")), re.M))
     assert len(named) > 20 and not named - defined, sorted(named - defined)

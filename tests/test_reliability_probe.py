@@ -290,7 +290,8 @@ def saved_checkpoint(tmp_path: Path, root: Path) -> Path:
     ("test", "latest_net_G.pth", "changed_weights", r"is inconsistent: latest_net_G\.pth does not match the digest "
                                                     r"recorded in latest_state\.pth"),
 ])
-def test_damaged_checkpoints_are_one_error_naming_the_file(tmp_path, caplog, capsys, script, file_name, damage, message):
+def test_damaged_checkpoints_are_one_error_naming_the_file(tmp_path, caplog, capsys, script, file_name, damage,
+                                                           message):
     """Defect 6: resume (train.py --continue_train) and test.py refuse damaged files clearly."""
     import hostile_files
 

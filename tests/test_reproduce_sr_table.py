@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from scripts import reproduce_sr_table as table_script
 from conftest import run_script
+from scripts import reproduce_sr_table as table_script
 from util.image_io import read_image, write_image
 
 SCALE = 4

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,12 +12,10 @@ import pytest
 from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio
 
-from tests.conftest import REPO_ROOT, write_aligned_dataset
+from scripts import reproduce_v2ir_table as table_script
+from tests.conftest import write_aligned_dataset
 from util.errors import UserError
 from util.image_io import read_image
-
-sys.path.insert(0, str(REPO_ROOT / "scripts"))
-import reproduce_v2ir_table as table_script  # noqa: E402
 
 MICRO = ["--crop_size", "32", "--width", "0.125", "--max_dataset_size", "2", "--n_epochs", "1",
          "--n_epochs_decay", "0", "--threads", "1",
@@ -197,7 +194,8 @@ def test_per_image_csv_and_printed_table(micro_run):
     printed = table_script.markdown_table(table)
     assert "| algorithm | source | PSNR ↑ | SSIM ↑ | RMSE ↓ | ΔPSNR vs pix2pix [95 % CI]" in printed
     win = round(100 * float(rows[("cascade3", "cam1")]["win_rate"]))
-    assert any(line.startswith("| cascade3 | cam1 |") and line.endswith(f"| {win} % |") for line in printed.splitlines())
+    assert any(line.startswith("| cascade3 | cam1 |") and line.endswith(f"| {win} % |")
+               for line in printed.splitlines())
 
 
 def test_grid_has_a_titled_column_per_visual_and_a_row_per_image(micro_run):

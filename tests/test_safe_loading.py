@@ -124,7 +124,8 @@ def test_nothing_is_written_outside_checkpoints_and_results(tmp_path, trained):
     run_script("test.py", *common, "--results_dir", str(results), cwd=cwd)
     rejected = run_script("test.py", *common, "--results_dir", str(results), "--name", "../../outside", cwd=cwd,
                           check=False)
-    assert rejected.returncode == 2 and "--name '../../outside' must be a plain name" in rejected.stderr + rejected.stdout
+    assert rejected.returncode == 2
+    assert "--name '../../outside' must be a plain name" in rejected.stderr + rejected.stdout
     written = (files_under(work) | files_under(tmp_path)) - before
     assert written and all(path.is_relative_to(checkpoints) or path.is_relative_to(results) for path in written), \
         sorted(str(path) for path in written if not (path.is_relative_to(checkpoints) or path.is_relative_to(results)))

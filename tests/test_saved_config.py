@@ -6,7 +6,6 @@ import argparse
 import json
 import re
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,12 +17,10 @@ import train as train_script
 from conftest import REPO_ROOT, run_script, write_aligned_dataset
 from options.test_options import TestOptions
 from options.train_options import TrainOptions
+from scripts import export as export_script
 from test_irsrgan import write_sr_dataset
 from test_net_interp import net_interp
 from util.errors import UserError
-
-sys.path.insert(0, str(REPO_ROOT / "scripts"))
-import export as export_script  # noqa: E402
 
 # Not irsrnet's defaults (nf 64, nb 23, gc 32, x4): rebuilding with the defaults would not fit the weights.
 SR_ARCHITECTURE = ["--nf", "8", "--nb", "2", "--gc", "4", "--scale", "2"]
@@ -139,7 +136,7 @@ def test_help_defaults_agree_with_the_saved_configuration(tmp_path, model):
 
 
 def test_benchmark_measures_the_networks_of_a_named_run(sr_run, monkeypatch):
-    import benchmark
+    from scripts import benchmark
 
     monkeypatch.chdir(REPO_ROOT)  # benchmark.main moves into the repository; restored afterwards
     rows = benchmark.main(["--name", "x", "--checkpoints_dir", str(sr_run / "checkpoints"), "--cases", "test",

@@ -271,7 +271,8 @@ def test_image_smaller_than_the_crop_names_the_file(tmp_path):
 
 def test_preset_parameters_come_from_their_options(tmp_path):
     write_image(tmp_path / "d" / "train" / "a.png", textured(np.random.default_rng(15), 20, 20))
-    options = ["--degradation", "realesrgan", "--realesrgan_noise_range2", "2", "5", "--realesrgan_final_sinc_prob", "0"]
+    options = ["--degradation", "realesrgan", "--realesrgan_noise_range2", "2", "5",
+               "--realesrgan_final_sinc_prob", "0"]
     dataset = create_dataset(make_opt(tmp_path, tmp_path / "d", *options), "train")
     assert dataset.preset_params.second.noise_range == (2.0, 5.0)
     assert dataset.preset_params.first.noise_range == (1.0, 30.0) and dataset.preset_params.final_sinc_prob == 0.0

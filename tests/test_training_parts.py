@@ -20,7 +20,8 @@ from util.errors import UserError
 def test_vanilla_gan_loss_is_bce_on_logits():
     logits = torch.tensor([[-2.0, 0.5], [1.0, 3.0]])
     assert torch.isclose(GANLoss("vanilla")(logits, True), F.binary_cross_entropy_with_logits(logits, torch.ones(2, 2)))
-    assert torch.isclose(GANLoss("vanilla")(logits, False), F.binary_cross_entropy_with_logits(logits, torch.zeros(2, 2)))
+    assert torch.isclose(GANLoss("vanilla")(logits, False),
+                         F.binary_cross_entropy_with_logits(logits, torch.zeros(2, 2)))
 
 
 def test_lsgan_and_wgan_losses():

@@ -172,7 +172,8 @@ def safe_load(path: str | Path, map_location: str | torch.device = "cpu") -> Any
             f"torch.save(model.state_dict(), path)"
         ) from None
     except (RuntimeError, EOFError, OSError) as error:
-        raise UserError(f"cannot read checkpoint {path}: {error}. The file is corrupt or not a PyTorch checkpoint") from None
+        raise UserError(f"cannot read checkpoint {path}: {error}. "
+                        "The file is corrupt or not a PyTorch checkpoint") from None
 
 
 def check_zip_crc(path: Path) -> None:

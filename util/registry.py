@@ -29,5 +29,6 @@ def find_class(package: str, package_dir: Path, name: str, suffix: str, base: ty
         if isinstance(attribute, type) and issubclass(attribute, base) and attribute.__name__.lower() == wanted:
             return attribute
     raise UserError(
-        f"{package}/{name}_{suffix}.py must define a subclass of {base.__name__} named like {wanted!r} (case-insensitive)"
+        f"{package}/{name}_{suffix}.py must define a subclass of {base.__name__} named like {wanted!r} "
+        "(case-insensitive)"
     )

@@ -44,7 +44,8 @@ class ASPP(nn.Module):
             self.pooling = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(in_channels, out_channels, 1),
                                          nn.ReLU(inplace=True))
         else:
-            self.pooling = nn.Sequential(nn.AdaptiveAvgPool2d(2), *conv_norm_relu(in_channels, out_channels, 1, norm_layer))
+            self.pooling = nn.Sequential(nn.AdaptiveAvgPool2d(2),
+                                         *conv_norm_relu(in_channels, out_channels, 1, norm_layer))
         self.branches = nn.ModuleList(
             [conv_norm_relu(in_channels, out_channels, 1, norm_layer)]
             + [conv_norm_relu(in_channels, out_channels, 3, norm_layer, dilation=rate) for rate in rates]

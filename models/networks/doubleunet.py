@@ -130,7 +130,8 @@ class DoubleUNet(nn.Module):
                  config: DoubleUNetConfig = FAITHFUL) -> None:
         super().__init__()
         if config.residual_output and input_nc < output_nc:
-            raise ValueError(f"a residual output needs the {output_nc}-channel image among the {input_nc} input channels")
+            raise ValueError(f"a residual output needs the {output_nc}-channel image among the {input_nc} "
+                             "input channels")
         self.config = config
 
         def scaled(channels: int) -> int:
