@@ -31,21 +31,32 @@ def test_scripts_named_in_the_readme_and_docs_exist():
 
 
 def test_options_of_the_documented_reproduction_commands_exist():
-    """Every --flag of a reproduce_*.py command in the README and docs is one the script accepts."""
+    """Every --flag of a reproduce_*.py command in the README and docs is one the script accepts; flags
+    quoted inside its pass-through options (``--cascade3_args "--stage2_input coarse"``) are train.py's."""
     import subprocess
     import sys
 
     flags_of: dict[str, set[str]] = {}
+    passed_through: set[str] = set()
     for page in [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]:
         text = page.read_text().replace("\\\n", " ")
         for script, arguments in re.findall(r"(scripts/reproduce_\w+\.py)([^\n]*)", text):
-            flags_of.setdefault(script, set()).update(re.findall(r"(?<![\w-])(--\w+)", arguments))
-    assert flags_of
+            for quoted in re.findall(r'"([^"]*)"', arguments):
+                passed_through.update(re.findall(r"(?<![\w-])(--\w+)", quoted))
+            unquoted = re.sub(r'"[^"]*"', "", arguments)
+            flags_of.setdefault(script, set()).update(re.findall(r"(?<![\w-])(--\w+)", unquoted))
+    assert flags_of and passed_through
+
+    def help_of(*command: str) -> str:
+        return subprocess.run([sys.executable, *command, "--help"], capture_output=True, text=True, check=True).stdout
+
     for script, flags in flags_of.items():
-        help_text = subprocess.run([sys.executable, str(REPO_ROOT / script), "--help"], capture_output=True, text=True,
-                                   check=True).stdout
+        help_text = help_of(str(REPO_ROOT / script))
         missing = sorted(flag for flag in flags if flag not in help_text)
         assert not missing, f"{script} has no {missing}"
+    train_help = "".join(help_of(str(REPO_ROOT / "train.py"), "--model", model) for model in ("pix2pix", "cascade3"))
+    missing = sorted(flag for flag in passed_through if flag not in train_help)
+    assert not missing, f"train.py has no {missing}"
 
 
 def test_every_test_named_under_what_happens_when_things_go_wrong_exists():
