@@ -102,7 +102,7 @@ def export_onnx(graph: GeneratorGraph, example: torch.Tensor, path: Path) -> Non
 @contextlib.contextmanager
 def _quiet_torchscript() -> Iterator[None]:
     with warnings.catch_warnings():
-        # PyTorch 2.14 warns on every torch.jit call that TorchScript is deprecated; the README
+        # PyTorch 2.14 warns on every torch.jit call that TorchScript is deprecated; docs/usage.md
         # says it once, and ONNX is the format to deploy.
         warnings.filterwarnings("ignore", message=r".*torch\.jit.* is deprecated")
         # The edge sharpening's 3x3 filter (cascade3) picks reflection from the feature size, a

@@ -10,7 +10,7 @@ if ! "$PYTHON" scripts/install_visdom_assets.py --check >/dev/null 2>&1; then
     if command -v npm >/dev/null; then
         "$PYTHON" scripts/install_visdom_assets.py || echo "note: the visdom page's files were not installed (training is unaffected)"
     else
-        echo "note: npm not found, so the visdom page's files were not installed (training is unaffected; see README)"
+        echo "note: npm not found, so the visdom page's files were not installed (training is unaffected; see docs/usage.md, Installation)"
     fi
 fi
 "$PYTHON" train.py --model pix2pix --direction BtoA --n_epochs 1 --n_epochs_decay 1
