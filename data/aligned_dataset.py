@@ -16,7 +16,8 @@ import numpy as np
 
 from data.base_dataset import BaseDataset, SampleKey, to_model_range, to_tensor
 from data.dataset_check import check_files_quickly
-from data.image_folder import find_images, find_subfolder, images_by_key
+from data.image_folder import find_images
+from data.layout import ab_folders, pair_ab
 from data.paired_transforms import sample_transform
 from util.errors import BadImageError, UserError
 from util.image_io import read_image
@@ -28,25 +29,6 @@ def domain_channels(opt: argparse.Namespace) -> tuple[int, int]:
     if opt.direction == "BtoA":
         return opt.output_nc, opt.input_nc
     return opt.input_nc, opt.output_nc
-
-
-def _folder_pair(root: Path, phase: str) -> tuple[Path, Path] | None:
-    """The A and B folders of split ``phase``, or None for side-by-side files.
-
-    A folder named A or B (any case) means the folders layout: reading ``train/A/`` as
-    side-by-side images because ``train/B/`` is missing or misnamed would silently cut every
-    infrared image in half, so a missing partner folder is an error naming it.
-    """
-    for parent, below in ((root / phase, ""), (root, phase)):
-        folders = {side: (find_subfolder(parent, side) or parent / side) / below for side in ("A", "B")}
-        missing = [folder for folder in folders.values() if not folder.is_dir()]
-        if len(missing) == 2:
-            continue
-        if missing:
-            raise UserError(f"{missing[0]} does not exist, but its partner folder of the A/B folders layout does; "
-                            f"add it (or fix its name), or use --aligned_layout ab for side-by-side images")
-        return folders["A"], folders["B"]
-    return None
 
 
 class AlignedDataset(BaseDataset):
@@ -61,11 +43,11 @@ class AlignedDataset(BaseDataset):
     @classmethod
     def has_split(cls, opt: argparse.Namespace, phase: str) -> bool:
         root = Path(opt.dataroot)
-        return (root / phase).is_dir() or _folder_pair(root, phase) is not None
+        return (root / phase).is_dir() or ab_folders(root, phase) is not None
 
     def __init__(self, opt: argparse.Namespace, phase: str) -> None:
         super().__init__(opt, phase)
-        folders = _folder_pair(self.root, phase) if opt.aligned_layout in ("auto", "folders") else None
+        folders = ab_folders(self.root, phase) if opt.aligned_layout in ("auto", "folders") else None
         if opt.aligned_layout == "folders" and folders is None:
             raise UserError(
                 f"--aligned_layout folders: neither {self.root / phase}/{{A,B}} nor {self.root}/{{A,B}}/{phase} exist"
@@ -85,14 +67,9 @@ class AlignedDataset(BaseDataset):
             check_files_quickly(sorted({path for pair in self.pairs for path in pair}), what)
 
     def _match_folders(self, folder_a: Path, folder_b: Path) -> list[tuple[Path, Path]]:
-        def by_stem(folder: Path) -> dict[Path, Path]:
-            return images_by_key(folder, lambda path: path.relative_to(folder).with_suffix(""),
-                                 " once extensions are removed")
-
-        images_a, images_b = by_stem(folder_a), by_stem(folder_b)
-        self.unpaired(folder_a, [images_a[key] for key in sorted(set(images_a) - set(images_b))],
-                      folder_b, [images_b[key] for key in sorted(set(images_b) - set(images_a))], ("A", "B"))
-        return [(images_a[key], images_b[key]) for key in sorted(set(images_a) & set(images_b))]
+        pairing = pair_ab(folder_a, folder_b)
+        self.unpaired(folder_a, pairing.only_first, folder_b, pairing.only_second, ("A", "B"))
+        return [(path_a, path_b) for _, path_a, path_b in pairing.pairs]
 
     def __len__(self) -> int:
         return len(self.pairs)

@@ -24,6 +24,18 @@ import numpy as np
 import tifffile
 from PIL import Image, UnidentifiedImageError
 
+from data.image_folder import find_subfolder
+from data.layout import (
+    AB_SIDES,
+    Pairing,
+    ab_folders,
+    ab_folders_at,
+    hr_folder,
+    key_text,
+    lr_folders,
+    pair_ab,
+    pair_sr,
+)
 from util.errors import BadImageError, UserError
 from util.image_io import check_image_size, convert_channels, is_image_file, read_image, to_unit_range
 
@@ -35,10 +47,7 @@ _MODE_CHANNELS_BITS = {
 }
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _SPLIT_ROLE_FOLDERS = {"A", "B", "HR", "LR"}
-_SCALE_FOLDER = re.compile(r"[xX](\d+)")
-# SR files are often named like their partner plus a suffix ("0001x4.png", "0001_lr.png"); the SR dataset
-# ignores the same suffixes when pairing.
-_SR_SUFFIX = re.compile(r"(?:[_-](?:lr|hr)|[_-]?x\d+)+$", re.IGNORECASE)
+_SPLIT_NAMES = {"train", "val", "test"}
 
 
 @dataclass(frozen=True)
@@ -188,34 +197,6 @@ def relative_key(path: Path, folder: Path) -> str:
 
 
 @dataclass
-class Pairing:
-    pairs: list[tuple[str, Path, Path]]
-    only_first: list[Path]
-    only_second: list[Path]
-
-
-def pair_by_name(first: Path, second: Path, strip_sr_suffixes: bool = False) -> Pairing:
-    """Pair the images of two folders by relative name, extensions ignored.
-
-    With ``strip_sr_suffixes``, names may end in ``x4``, ``_x4``, ``_lr`` or ``_hr`` (``0001x4``).
-    """
-    def keyed(folder: Path) -> dict[str, Path]:
-        keys = {}
-        for path in images_under(folder):
-            key = relative_key(path, folder)
-            keys[_SR_SUFFIX.sub("", key) if strip_sr_suffixes else key] = path
-        return keys
-
-    images_first, images_second = keyed(first), keyed(second)
-    common = sorted(images_first.keys() & images_second.keys())
-    return Pairing(
-        pairs=[(key, images_first[key], images_second[key]) for key in common],
-        only_first=[images_first[key] for key in sorted(images_first.keys() - images_second.keys())],
-        only_second=[images_second[key] for key in sorted(images_second.keys() - images_first.keys())],
-    )
-
-
-@dataclass
 class SplitContents:
     """The items of one split and how they are laid out."""
 
@@ -227,27 +208,19 @@ class SplitContents:
     scale: int | None = None  # SR pairs: HR size / LR size, None when it must be inferred
 
 
-def _lr_folders(folder: Path) -> list[tuple[Path, int | None]]:
-    """Low-resolution folders of an SR split and their scales: ``LR/xN/``, ``LR_xN/`` or ``LR/`` (scale unknown)."""
-    found = []
-    if (folder / "LR").is_dir():
-        scaled = [(path, int(match.group(1))) for path in sorted((folder / "LR").iterdir())
-                  if path.is_dir() and (match := _SCALE_FOLDER.fullmatch(path.name))]
-        found += scaled or [(folder / "LR", None)]
-    found += [(path, int(match.group(1))) for path in sorted(folder.iterdir())
-              if path.is_dir() and (match := re.fullmatch(r"LR_" + _SCALE_FOLDER.pattern, path.name))]
-    return found
+def _paired_split(name: str, layout: str, roles: tuple[str, str], pairing: Pairing,
+                  scale: int | None = None) -> SplitContents:
+    items = [(key_text(key), (first, second)) for key, first, second in pairing.pairs]
+    return SplitContents(name, layout, roles, items, pairing.only_first + pairing.only_second, scale)
 
 
-def _sr_splits(name: str, folder: Path) -> list[SplitContents]:
-    splits = []
-    for lr_folder, scale in _lr_folders(folder):
-        pairing = pair_by_name(folder / "HR", lr_folder, strip_sr_suffixes=True)
-        splits.append(SplitContents(f"{name} ({lr_folder.relative_to(folder).as_posix()})", "sr", ("HR", "LR"),
-                                    [(key, (hr, lr)) for key, hr, lr in pairing.pairs],
-                                    pairing.only_first + pairing.only_second, scale))
+def _sr_splits(name: str, folder: Path, hr: Path) -> list[SplitContents]:
+    """One split per LR folder the SR dataset can read (``data.layout.lr_folders``), paired as it pairs them."""
+    splits = [_paired_split(f"{name} ({lr.relative_to(folder).as_posix()})", "sr", ("HR", "LR"),
+                            pair_sr(hr, lr, scale), scale)
+              for lr, scale in lr_folders(folder)]
     if not splits:  # HR images only: low resolution is made on the fly
-        splits.append(SplitContents(name, "images", ("HR",), _single_items(folder / "HR")))
+        splits.append(SplitContents(name, "images", ("HR",), _single_items(hr)))
     return splits
 
 
@@ -255,44 +228,48 @@ def _single_items(folder: Path) -> list[tuple[str, tuple[Path, ...]]]:
     return [(relative_key(path, folder), (path,)) for path in images_under(folder)]
 
 
-def _folder_split(name: str, folder_a: Path, folder_b: Path) -> SplitContents:
-    pairing = pair_by_name(folder_a, folder_b)
-    return SplitContents(name, "folders", ("A", "B"), [(k, (a, b)) for k, a, b in pairing.pairs],
-                         pairing.only_first + pairing.only_second)
+def _is_role_folder(name: str) -> bool:
+    return name.upper() in _SPLIT_ROLE_FOLDERS or re.fullmatch(r"lr_x\d+", name, re.IGNORECASE) is not None
 
 
 def discover_splits(root: Path, plain_layout: str = "images") -> list[SplitContents]:
-    """Find the splits under ``root`` and their layouts.
+    """Find the splits under ``root`` and their layouts, by the datasets' own rules (``data.layout``).
 
     Recognised: ``<split>/{A,B}/``, ``{A,B}/<split>/``, ``<split>/HR/`` with ``LR/``, ``LR/xN/`` or
-    ``LR_xN/``, and plain folders of images (``plain_layout``: ``images`` or ``ab`` for side-by-side
-    pairs). ``root`` itself may also be a split.
+    ``LR_xN/`` (folder names in any case), and plain folders of images (``plain_layout``: ``images``
+    or ``ab`` for side-by-side pairs). ``root`` itself may also be a split. What the datasets refuse
+    (an A folder without its B partner, two files with one pairing name, folders differing only in
+    case) is refused here with the same message.
     """
     if not root.is_dir():
         raise UserError(f"dataset folder {root} does not exist")
     if plain_layout not in ("images", "ab"):
         raise ValueError(f"plain_layout must be 'images' or 'ab', got {plain_layout!r}")
-    if (root / "A").is_dir() and (root / "B").is_dir():
-        shared = sorted({p.name for p in (root / "A").iterdir() if p.is_dir()}
-                        & {p.name for p in (root / "B").iterdir() if p.is_dir()})
-        if shared:
-            return sorted((_folder_split(split, root / "A" / split, root / "B" / split) for split in shared),
+    sides = [find_subfolder(root, side) for side in AB_SIDES]
+    if any(sides):
+        # {A,B}/<split>: the names of the subfolders of both sides, and any split name on either side
+        names = [{child.name for child in side.iterdir() if child.is_dir()} if side else set() for side in sides]
+        candidates = (names[0] & names[1]) | ((names[0] | names[1]) & set(_SPLIT_NAMES))
+        splits = [(split, ab_folders(root, split)) for split in sorted(candidates)]
+        splits = [(split, folders) for split, folders in splits if folders is not None]
+        if splits:
+            return sorted((_paired_split(split, "folders", AB_SIDES, pair_ab(*folders)) for split, folders in splits),
                           key=_split_order)
-        return [_folder_split(".", root / "A", root / "B")]
-    if (root / "HR").is_dir():
-        return _sr_splits(".", root)
+        return [_paired_split(".", "folders", AB_SIDES, pair_ab(*ab_folders_at(root)))]
+    if (hr := hr_folder(root)) is not None:
+        return _sr_splits(".", root, hr)
     splits = []
     loose = sorted(path for path in root.iterdir() if path.is_file() and is_image_file(path))
     if loose:
         splits.append(SplitContents(".", plain_layout, ("AB",) if plain_layout == "ab" else ("image",),
                                     [(path.stem, (path,)) for path in loose]))
     for folder in sorted(path for path in root.iterdir() if path.is_dir() and not path.name.startswith(".")):
-        if folder.name in _SPLIT_ROLE_FOLDERS:
+        if _is_role_folder(folder.name):
             continue
-        if (folder / "A").is_dir() and (folder / "B").is_dir():
-            splits.append(_folder_split(folder.name, folder / "A", folder / "B"))
-        elif (folder / "HR").is_dir():
-            splits.extend(_sr_splits(folder.name, folder))
+        if (folders := ab_folders(root, folder.name)) is not None:
+            splits.append(_paired_split(folder.name, "folders", AB_SIDES, pair_ab(*folders)))
+        elif (hr := hr_folder(folder)) is not None:
+            splits.extend(_sr_splits(folder.name, folder, hr))
         elif images_under(folder):
             splits.append(SplitContents(folder.name, plain_layout, ("AB",) if plain_layout == "ab" else ("image",),
                                         _single_items(folder)))

@@ -26,8 +26,9 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from data.dataset_check import ImageHeader, images_under, pair_by_name, read_header
+from data.dataset_check import ImageHeader, images_under, read_header
 from data.degradations import downsample
+from data.layout import key_text, pair_ab
 from util.errors import UserError
 from util.image_io import convert_channels, read_image
 
@@ -433,7 +434,7 @@ def split_folders(root: Path) -> dict[str, Path]:
 
 def pair_sources(folder_a: Path, folder_b: Path, skip_unpaired: bool) -> list[tuple[str, Path, Path]]:
     """Infrared/visible pairs by relative name; names without a partner fail unless ``skip_unpaired``."""
-    pairing = pair_by_name(folder_a, folder_b)
+    pairing = pair_ab(folder_a, folder_b)  # the aligned dataset's own rule
     unpaired = pairing.only_first + pairing.only_second
     if unpaired and not skip_unpaired:
         raise UserError(f"{len(pairing.only_first)} images in {folder_a} and {len(pairing.only_second)} in "
@@ -441,7 +442,7 @@ def pair_sources(folder_a: Path, folder_b: Path, skip_unpaired: bool) -> list[tu
                         f"to leave them out")
     if unpaired:
         print(f"warning: leaving out {len(unpaired)} images without a partner (e.g. {unpaired[0]})", file=sys.stderr)
-    return pairing.pairs
+    return [(key_text(key), path_a, path_b) for key, path_a, path_b in pairing.pairs]
 
 
 def add_fraction_split_arguments(parser: argparse.ArgumentParser) -> None:

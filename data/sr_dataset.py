@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +43,8 @@ from data.degradations import (
     quantize,
     replace_parameters,
 )
-from data.image_folder import find_images, find_subfolder, images_by_key
+from data.image_folder import find_images
+from data.layout import detect_sr_layout, hr_folder, pair_sr
 from util.errors import BadImageError, UserError
 from util.image_io import convert_channels, read_image, to_unit_range
 
@@ -74,65 +73,6 @@ def dihedral(image: np.ndarray, mode: int) -> np.ndarray:
     """One of the 8 flips/rotations of an ``H x W x C`` image (mode 0 = unchanged)."""
     image = np.rot90(image, mode % 4, axes=(0, 1))
     return np.ascontiguousarray(image[:, ::-1] if mode >= 4 else image)
-
-
-def _lr_folder(split: Path, scale: int) -> Path | None:
-    """``LR/x<scale>``, ``LR_x<scale>`` or ``LR`` under the split folder."""
-    lr = find_subfolder(split, "lr")
-    candidates = [find_subfolder(lr, f"x{scale}") if lr else None, find_subfolder(split, f"lr_x{scale}"), lr]
-    folder = next((candidate for candidate in candidates if candidate is not None), None)
-    if folder is not None and folder == lr:
-        other_scales = sorted(child.name for child in lr.iterdir()
-                              if child.is_dir() and re.fullmatch(r"[xX]\d+", child.name))
-        if other_scales:
-            raise UserError(f"{lr} has LR folders {', '.join(other_scales)} but none for --scale {scale} "
-                            f"(x{scale}); pick one of those scales")
-    return folder
-
-
-@dataclass(frozen=True)
-class SrLayout:
-    """Where a split's images are: ``kind`` is ``hr``, ``paired`` or ``lr``."""
-
-    kind: str
-    hr_folder: Path | None
-    lr_folder: Path | None
-
-
-def detect_layout(split: Path, sr_input: str, scale: int) -> SrLayout:
-    """Resolve ``--sr_input`` for the split folder ``split`` (see the module notes)."""
-    hr = find_subfolder(split, "hr")
-    if sr_input == "hr":
-        return SrLayout("hr", hr or split, None)
-    lr = _lr_folder(split, scale)
-    if sr_input == "paired" or (sr_input == "auto" and hr and lr):
-        if not (hr and lr):
-            raise UserError(f"--sr_input paired needs {split}/HR and {split}/LR (or LR/x{scale}, LR_x{scale}) folders")
-        return SrLayout("paired", hr, lr)
-    if sr_input == "lr" or (sr_input == "auto" and lr and not hr):
-        return SrLayout("lr", None, lr or split)
-    return SrLayout("hr", hr or split, None)
-
-
-def _pairing_key(folder: Path, path: Path, scale: int) -> tuple[Path, str]:
-    # DIV2K-style "0001x4" and "_lr"/"_hr" names pair with the plain name.
-    relative = path.relative_to(folder)
-    stem = re.sub(rf"(?:[_-](?:lr|hr)|[_-]?x{scale})+$", "", relative.stem, flags=re.IGNORECASE)
-    return relative.parent, stem
-
-
-def pair_images(hr_folder: Path, lr_folder: Path,
-                scale: int) -> tuple[list[tuple[Path, Path]], list[Path], list[Path]]:
-    """``(HR, LR)`` paths matched by relative folder and name, then the HR and the LR images
-    without a partner."""
-    def by_key(folder: Path) -> dict[tuple[Path, str], Path]:
-        return images_by_key(folder, lambda path: _pairing_key(folder, path, scale),
-                             " once extensions and scale/LR/HR suffixes are removed")
-
-    hr_images, lr_images = by_key(hr_folder), by_key(lr_folder)
-    return ([(hr_images[key], lr_images[key]) for key in sorted(set(hr_images) & set(lr_images))],
-            [hr_images[key] for key in sorted(set(hr_images) - set(lr_images))],
-            [lr_images[key] for key in sorted(set(lr_images) - set(hr_images))])
 
 
 def _add_parameter_option(group: argparse._ArgumentGroup, flag: str, spec: ParameterSpec) -> None:
@@ -190,15 +130,16 @@ class SrDataset(BaseDataset):
         self.preset_params = preset_parameters(opt)
         split = self._split_folder()
         # test.py on a plain folder of images (no split, HR or LR folders): images to super-resolve.
-        plain = split == self.root and opt.sr_input == "auto" and not find_subfolder(split, "hr")
-        self.layout = detect_layout(split, "lr" if plain else opt.sr_input, self.scale)
+        plain = split == self.root and opt.sr_input == "auto" and not hr_folder(split)
+        self.layout = detect_sr_layout(split, "lr" if plain else opt.sr_input, self.scale)
         if self.layout.kind == "lr" and opt.isTrain:
             raise UserError(f"{self.layout.lr_folder} holds LR images only (--sr_input {opt.sr_input}); training and "
                             f"validation need HR images: give HR images or HR/ and LR/ folders")
         if self.layout.kind == "paired":
-            pairs, only_hr, only_lr = pair_images(self.layout.hr_folder, self.layout.lr_folder, self.scale)
-            self.unpaired(self.layout.hr_folder, only_hr, self.layout.lr_folder, only_lr, ("HR", "LR"))
-            self.items: list[SrItem] = list(pairs)
+            pairing = pair_sr(self.layout.hr_folder, self.layout.lr_folder, self.scale)
+            self.unpaired(self.layout.hr_folder, pairing.only_first, self.layout.lr_folder, pairing.only_second,
+                          ("HR", "LR"))
+            self.items: list[SrItem] = [(hr, lr) for _, hr, lr in pairing.pairs]
         elif self.layout.kind == "hr":
             self.items = [(path, None) for path in find_images(self.layout.hr_folder)]
         else:

@@ -6,8 +6,9 @@ pairs of different sizes and misregistration, printed as a table with one row pe
 
 Layouts: <split>/{A,B}/, {A,B}/<split>/, side-by-side <split>/*.png (``--layout ab``, or read
 from the manifest.json the converters write), SR <split>/HR/ + <split>/LR/x<scale>/, and plain
-image folders. The misregistration estimate is the phase correlation of the two images' edge
-maps (Sobel magnitude) at a common size: the shift of B's content relative to A (or LR relative
+image folders; folder names in any case and partners matched by name exactly as the datasets
+do it (data/layout.py holds the one rule). The misregistration estimate is the phase
+correlation of the two images' edge maps (Sobel magnitude) at a common size: the shift of B's content relative to A (or LR relative
 to HR) in pixels of A, and the correlation peak ("response", near 0 for unrelated images).
 Exit status 1 with --strict when problems were found.
 """

@@ -36,8 +36,8 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageOps
 
-from data.aligned_dataset import _folder_pair
 from data.image_folder import find_images
+from data.layout import ab_folders
 from scripts.evaluate import main as evaluate_folder
 from scripts.reproduction import MethodRuns, aggregate, format_cell, parse_seeds, run, source_groups
 from util.errors import UserError, run_cli
@@ -175,7 +175,7 @@ def image_sources(dataroot: str | None, rule: str, images: Sequence[str]) -> dic
     if dataroot is None:  # the built-in synthetic data has one source
         return {}
     root = Path(dataroot)
-    folders = _folder_pair(root, "test")  # the dataset's own rule for the A/B layouts
+    folders = ab_folders(root, "test")  # the dataset's own rule for the A/B layouts
     base = folders[0] if folders is not None else root / "test"
     sources: dict[str, str] = {}
     for path in find_images(base):
