@@ -33,7 +33,7 @@ def default_dataroot(dataset_mode: str) -> str:
 
 
 def _ensure_synthetic_v2ir(root: str) -> None:
-    from data.synthetic_v2ir import ensure_synthetic_dataset
+    from data.offline.synthetic_v2ir import ensure_synthetic_dataset
 
     ensure_synthetic_dataset(root, workers=os.cpu_count() or 1)
 

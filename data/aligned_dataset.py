@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from data.base_dataset import BaseDataset, SampleKey, to_model_range, to_tensor
-from data.dataset_check import check_files_quickly
 from data.image_folder import find_images
+from data.image_headers import check_files_quickly
 from data.layout import ab_folders, pair_ab
 from data.paired_transforms import sample_transform
 from util.errors import BadImageError, UserError

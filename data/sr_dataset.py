@@ -32,7 +32,6 @@ import numpy as np
 import torch
 
 from data.base_dataset import BaseDataset, SampleKey, to_model_range, to_tensor
-from data.dataset_check import check_files_quickly
 from data.degradations import (
     PRESETS,
     RESIZE_MODES,
@@ -44,6 +43,7 @@ from data.degradations import (
     replace_parameters,
 )
 from data.image_folder import find_images
+from data.image_headers import check_files_quickly
 from data.layout import detect_sr_layout, hr_folder, pair_sr
 from util.errors import BadImageError, UserError
 from util.image_io import convert_channels, read_image, to_unit_range
@@ -94,7 +94,7 @@ class SrDataset(BaseDataset):
 
     @classmethod
     def ensure_default_data(cls, root: str) -> None:
-        from data.synthetic_sr import ensure_synthetic_sr_dataset
+        from data.offline.synthetic_sr import ensure_synthetic_sr_dataset
 
         ensure_synthetic_sr_dataset(root, workers=os.cpu_count() or 1)
 

@@ -8,8 +8,9 @@ Layouts: <split>/{A,B}/, {A,B}/<split>/, side-by-side <split>/*.png (``--layout 
 from the manifest.json the converters write), SR <split>/HR/ + <split>/LR/x<scale>/, and plain
 image folders; folder names in any case and partners matched by name exactly as the datasets
 do it (data/layout.py holds the one rule). The misregistration estimate is the phase
-correlation of the two images' edge maps (Sobel magnitude) at a common size: the shift of B's content relative to A (or LR relative
-to HR) in pixels of A, and the correlation peak ("response", near 0 for unrelated images).
+correlation of the two images' edge maps (Sobel magnitude) at a common size: the shift of B's
+content relative to A (or LR relative to HR) in pixels of A, and the correlation peak
+("response", near 0 for unrelated images).
 Exit status 1 with --strict when problems were found.
 """
 from __future__ import annotations
@@ -20,8 +21,8 @@ import sys
 import time
 from pathlib import Path
 
-from data.dataset_check import check_dataset, format_report, write_item_csv
-from data.preparation import MANIFEST_NAME
+from data.offline.dataset_check import check_dataset, format_report, write_item_csv
+from data.offline.preparation import MANIFEST_NAME
 from util.errors import UserError, run_cli
 
 

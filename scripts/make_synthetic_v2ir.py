@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from data.synthetic_v2ir import generate_dataset
+from data.offline.synthetic_v2ir import generate_dataset
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -15,7 +15,7 @@ import re
 import sys
 from pathlib import Path
 
-from data.preparation import (
+from data.offline.preparation import (
     Geometry,
     PairLayout,
     Sample,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from data.preparation import (
+from data.offline.preparation import (
     Geometry,
     PairLayout,
     Sample,

@@ -22,9 +22,9 @@ import argparse
 import fnmatch
 from pathlib import Path
 
-from data.dataset_check import images_under, relative_key
 from data.degradations import RESIZE_MODES
-from data.preparation import (
+from data.offline.dataset_check import images_under, relative_key
+from data.offline.preparation import (
     Geometry,
     Sample,
     SrLayout,

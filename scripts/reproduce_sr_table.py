@@ -484,7 +484,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, dict[str, tup
     lpips, vgg = resolve_lpips(opt.lpips_weights), resolve_vgg(opt.vgg_weights)
     dataroot = opt.dataroot
     if dataroot is None:
-        from data.synthetic_sr import ensure_synthetic_sr_dataset
+        from data.offline.synthetic_sr import ensure_synthetic_sr_dataset
 
         dataroot = str(ensure_synthetic_sr_dataset(DEFAULT_DATAROOT, workers=2))
     pipeline = Pipeline(opt, dataroot, lpips)

@@ -13,8 +13,9 @@ from PIL import Image
 
 from conftest import run_script, write_aligned_dataset
 from data import create_dataset
-from data.dataset_check import check_dataset, estimate_shift, format_report, read_header
-from data.synthetic_v2ir import render_scene
+from data.image_headers import read_header
+from data.offline.dataset_check import check_dataset, estimate_shift, format_report
+from data.offline.synthetic_v2ir import render_scene
 from options.train_options import TrainOptions
 from util.errors import UserError
 from util.image_io import read_image, write_image

@@ -2,14 +2,15 @@
 that the datasets load, and refuses what they refuse, with the same message."""
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import run_script
+from conftest import REPO_ROOT, run_script
 from data import create_dataset
-from data.dataset_check import discover_splits
+from data.offline.dataset_check import discover_splits
 from options.train_options import TrainOptions
 from util.errors import UserError
 from util.image_io import write_image
@@ -118,3 +119,23 @@ def test_folders_differing_only_in_case_are_refused_by_both(tmp_path):
     write_image(root / "train" / "a" / "1.png", np.zeros((8, 8), np.uint8))
     if not (root / "train" / "A" / "1.png").exists():  # a case-sensitive file system
         both_refuse(tmp_path, root, aligned_opt(tmp_path, root), "differ only in case")
+
+
+def test_runtime_data_modules_never_import_the_offline_tools():
+    """data/offline/ (converters, checker, synthetic renderers) is for the scripts; runtime modules import
+    it only inside the hook that generates the built-in synthetic dataset on first use."""
+    allowed = {("__init__.py", "_ensure_synthetic_v2ir"), ("sr_dataset.py", "ensure_default_data")}
+    found = []
+    for path in sorted((REPO_ROOT / "data").glob("*.py")):
+        for function, node in _imports(ast.parse(path.read_text()), None):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [alias.name for alias in node.names]
+            if any(name == "data.offline" or name.startswith("data.offline.") for name in names):
+                found.append((path.name, function))
+    assert found and set(found) <= allowed, found
+
+
+def _imports(tree: ast.AST, function: str | None):
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            yield function, node
+        yield from _imports(node, node.name if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) else function)

@@ -12,7 +12,7 @@ from PIL import Image
 
 from conftest import REPO_ROOT, run_script
 from data import create_dataset
-from data.preparation import Sample, carve_splits
+from data.offline.preparation import Sample, carve_splits
 from options.test_options import TestOptions
 from util.errors import UserError
 from util.image_io import read_image, write_image

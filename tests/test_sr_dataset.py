@@ -13,8 +13,8 @@ import torch
 
 from data import create_dataset
 from data.loader import create_train_loader
+from data.offline.synthetic_sr import METADATA_FILENAME, ensure_synthetic_sr_dataset
 from data.sr_dataset import SrDataset
-from data.synthetic_sr import METADATA_FILENAME, ensure_synthetic_sr_dataset
 from options.test_options import TestOptions
 from options.train_options import TrainOptions
 from util.errors import UserError

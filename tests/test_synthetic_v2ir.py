@@ -1,4 +1,4 @@
-"""Tests for the procedural paired visible/infrared dataset in data/synthetic_v2ir.py."""
+"""Tests for the procedural paired visible/infrared dataset in data/offline/synthetic_v2ir.py."""
 from __future__ import annotations
 
 import json
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from data import synthetic_v2ir
-from data.synthetic_v2ir import (
+from data.offline import synthetic_v2ir
+from data.offline.synthetic_v2ir import (
     CLASS_NAMES,
     GENERATOR_VERSION,
     METADATA_FILENAME,

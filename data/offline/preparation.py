@@ -26,9 +26,10 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from data.dataset_check import ImageHeader, images_under, read_header
 from data.degradations import downsample
+from data.image_headers import ImageHeader, read_header
 from data.layout import key_text, pair_ab
+from data.offline.dataset_check import images_under
 from util.errors import UserError
 from util.image_io import convert_channels, read_image
 

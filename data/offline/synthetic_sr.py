@@ -18,7 +18,7 @@ import os
 import shutil
 from pathlib import Path
 
-from data import synthetic_v2ir
+from data.offline import synthetic_v2ir
 from util.errors import UserError
 from util.image_io import read_image, write_image
 
@@ -103,7 +103,7 @@ def ensure_synthetic_sr_dataset(root: str | Path, source_root: str | Path | None
     """Build the SR dataset at ``root`` unless a complete one from the same source is there.
 
     ``source_options`` (``seed``, ``num_train``, ``size``, ...) are passed to
-    :func:`data.synthetic_v2ir.ensure_synthetic_dataset` for the source at ``source_root``.
+    :func:`data.offline.synthetic_v2ir.ensure_synthetic_dataset` for the source at ``source_root``.
     """
     root = Path(root)
     source_root = Path(source_root) if source_root is not None else root.parent / "synthetic_v2ir"
