@@ -22,6 +22,14 @@ import data
 import models
 from data.base_dataset import BAD_IMAGE_POLICIES
 from models.precision import AMP_MODES
+from options.config_file import (
+    check_unknown_keys,
+    config_defaults,
+    config_path,
+    explicit_keys,
+    option_keys,
+    read_config,
+)
 from options.saved_config import (
     SavedArchitecture,
     contradictions,
@@ -61,6 +69,9 @@ class BaseOptions:
         g.add_argument("--name", default=None,
                        help="experiment name, the folder under --checkpoints_dir; default <dataroot name>_<model>")
         g.add_argument("--checkpoints_dir", default="./checkpoints", help="models, options and logs are saved here")
+        g.add_argument("--config", default=None, metavar="FILE",
+                       help="read options from this YAML or JSON file (a flat mapping, e.g. configs/*.yaml, or a "
+                            "run's train_opt.json); flags given on the command line override it (default: none)")
         g.add_argument("--model", default="pix2pix", help=f"model to use: {', '.join(models.available_models())}")
         g.add_argument("--seed", type=int, default=0, help="random seed for weights, data order and augmentation")
         g.add_argument("--device", default="auto",
@@ -136,29 +147,58 @@ class BaseOptions:
         # Help is added only to the final parser, so --help lists the model's and dataset's
         # options too instead of exiting after the base ones.
         argv = list(sys.argv[1:] if argv is None else argv)
+        file_name = config_path(argv)
+        self.config = read_config(file_name) if file_name is not None else None
         parser = argparse.ArgumentParser(formatter_class=_HelpFormatter, allow_abbrev=False, add_help=False)
         parser = self.initialize(parser)
+        self.apply_config(parser)
         opt, _ = parser.parse_known_args(argv)
         self.saved = self.saved_architecture(opt)
         if self.saved is not None:  # the run's model, unless --model is given (then checked in parse)
             parser.set_defaults(model=self.saved.values["model"])
+            self.apply_config(parser)
             opt, _ = parser.parse_known_args(argv)
 
         model_class = models.find_model_class(opt.model)
         parser = model_class.modify_commandline_options(parser, self.is_train)
         self.apply_saved_architecture(parser)
+        self.apply_config(parser)
         opt, _ = parser.parse_known_args(argv)  # the model may change the dataset default
 
         dataset_class = data.find_dataset_class(opt.dataset_mode)
         parser = dataset_class.modify_commandline_options(parser, self.is_train)
         self.apply_saved_architecture(parser)  # after the hooks, whose defaults it replaces
+        self.apply_config(parser)
+        if self.config is not None:
+            check_unknown_keys(self.config, parser, self.other_phase_options(opt.model, opt.dataset_mode),
+                               opt.model, "train.py" if self.is_train else "test.py")
 
         parser.add_argument("-h", "--help", action="help", help="show this help message and exit")
         self.parser = parser
         # Unknown flags are refused in parse, after a --model contradicting the run (whose options differ) is.
         opt, self.unknown = parser.parse_known_args(argv)
-        self.explicit = explicit_flags(parser, argv) if self.saved is not None else {}
+        self.explicit = {}
+        if self.saved is not None:  # a value from the file contradicting the saved architecture is refused too
+            self.explicit = {**(explicit_keys(self.config, parser) if self.config is not None else {}),
+                             **explicit_flags(parser, argv)}
         return opt
+
+    def apply_config(self, parser: argparse.ArgumentParser) -> None:
+        """Make the ``--config`` file's values the defaults of ``parser``'s options (the command line overrides)."""
+        if self.config is not None:
+            parser.set_defaults(**config_defaults(self.config, parser))
+
+    def other_phase_options(self, model: str, dataset_mode: str) -> set[str]:
+        """The option names of the other entry point (test.py for train.py and back): a configuration file
+        may set those too, for one file serves both."""
+        from options.test_options import TestOptions
+        from options.train_options import TrainOptions
+
+        other = TestOptions() if self.is_train else TrainOptions()
+        parser = other.initialize(argparse.ArgumentParser(add_help=False, allow_abbrev=False))
+        parser = models.find_model_class(model).modify_commandline_options(parser, other.is_train)
+        parser = data.find_dataset_class(dataset_mode).modify_commandline_options(parser, other.is_train)
+        return option_keys(parser)
 
     def reads_saved_architecture(self, opt: argparse.Namespace) -> bool:
         """Whether this entry point rebuilds the networks of an existing run (see options.saved_config)."""

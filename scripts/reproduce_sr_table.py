@@ -23,10 +23,11 @@ folder per source (``test/HR/<source>/``), every row is repeated per source.
         --crop_size 128 --batch_size 16 --psnr_iters 400000 --psnr_lr 2e-4 --gan_iters 400000 \\
         --lpips_weights vgg16-397923af.pth --vgg_weights vgg19-dcbb9e9d.pth
 
-The defaults are the CPU recipe (docs/sr_recipe.md): a 32-wide, 3-block CRDB generator that
-predicts the residual over bicubic upsampling (``--sr_residual bicubic``), 96x96 HR patches in
-batches of 8, Adam 5e-4 with cosine decay over ``--psnr_iters`` steps, an EMA whose horizon
-is a tenth of the run, clean bicubic LR for the main table, then ``--gan_iters`` GAN steps.
+The defaults are the CPU recipe (docs/sr_recipe.md), read from configs/cpu/irsrnet_x4.yaml and
+irsrgan_x4.yaml: a 32-wide, 3-block CRDB generator that predicts the residual over bicubic
+upsampling (``--sr_residual bicubic``), 96x96 HR patches in batches of 8, Adam 5e-4 with cosine
+decay over ``--psnr_iters`` steps, an EMA whose horizon is a tenth of the run, clean bicubic LR
+for the main table, then ``--gan_iters`` GAN steps.
 Nothing is downloaded: LPIPS and the GAN stage's VGG19 loss use torchvision's ImageNet weights
 only when they are already in its cache, or a local file when given, and the table says what
 was used instead otherwise.
@@ -49,6 +50,7 @@ import torch
 from PIL import Image
 
 from data.image_folder import find_images
+from options.config_file import read_config
 from scripts.reproduction import (
     ALL_SOURCES,
     MethodRuns,
@@ -77,6 +79,13 @@ VGG19_FILE = "vgg19-dcbb9e9d.pth"
 # The EMA averages over about this share of the run: long enough to smooth the last steps'
 # noise, short enough not to mix in the early, worse weights of a short run.
 EMA_HORIZON_SHARE = 0.1
+# The CPU recipe's sizes and rates: the defaults of this script's options (which override them).
+CPU_CONFIGS = {model: REPO_ROOT / "configs" / "cpu" / f"{model}_x4.yaml" for model in ("irsrnet", "irsrgan")}
+
+
+def cpu_config(model: str) -> dict:
+    """The options of configs/cpu/<model>_x4.yaml."""
+    return read_config(str(CPU_CONFIGS[model])).values
 
 
 # ------------------------------------------------------------------ weights: no downloads
@@ -320,24 +329,26 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--checkpoints_dir", default="./checkpoints")
     parser.add_argument("--results_dir", default="./results")
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds; the table is mean ± std over them")
+    psnr, gan = cpu_config("irsrnet"), cpu_config("irsrgan")
     g = parser.add_argument_group("budget (the defaults are the CPU recipe; the published runs use --nf 64 --nb 23 "
                                   "--gc 32 --ndf 64 --crop_size 128 --psnr_lr 2e-4 and far more steps)")
-    g.add_argument("--scale", type=int, default=4, choices=[2, 3, 4])
-    g.add_argument("--netG", default="crdb", choices=["crdb", "rrdb"])
-    g.add_argument("--nf", type=int, default=32, help="generator trunk width")
-    g.add_argument("--nb", type=int, default=3, help="CRDB blocks")
-    g.add_argument("--gc", type=int, default=16, help="growth channels of the dense blocks")
-    g.add_argument("--sr_residual", default="bicubic", choices=["bicubic", "none"],
+    g.add_argument("--scale", type=int, default=psnr["scale"], choices=[2, 3, 4])
+    g.add_argument("--netG", default=psnr["netG"], choices=["crdb", "rrdb"])
+    g.add_argument("--nf", type=int, default=psnr["nf"], help="generator trunk width")
+    g.add_argument("--nb", type=int, default=psnr["nb"], help="CRDB blocks")
+    g.add_argument("--gc", type=int, default=psnr["gc"], help="growth channels of the dense blocks")
+    g.add_argument("--sr_residual", default=psnr["sr_residual"], choices=["bicubic", "none"],
                    help="the generator predicts the residual over bicubic upsampling, or the whole image")
-    g.add_argument("--ndf", type=int, default=32, help="discriminator width")
-    g.add_argument("--crop_size", type=int, default=96, help="HR training patch (at least 64 for the discriminator)")
-    g.add_argument("--batch_size", type=int, default=8)
+    g.add_argument("--ndf", type=int, default=gan["ndf"], help="discriminator width")
+    g.add_argument("--crop_size", type=int, default=psnr["crop_size"],
+                   help="HR training patch (at least 64 for the discriminator)")
+    g.add_argument("--batch_size", type=int, default=psnr["batch_size"])
     g.add_argument("--max_dataset_size", type=int, default=1_000_000, help="training images used")
     g.add_argument("--psnr_iters", type=int, default=1000, help="optimiser steps of each IRSRNet run (cosine decay)")
     g.add_argument("--gan_iters", type=int, default=200, help="optimiser steps of the IRSRGAN stage")
-    g.add_argument("--psnr_lr", type=float, default=5e-4,
+    g.add_argument("--psnr_lr", type=float, default=psnr["lr"],
                    help="IRSRNet's Adam rate; the published 2e-4 is too slow for a few thousand steps of a small net")
-    g.add_argument("--gan_lr", type=float, default=1e-4, help="IRSRGAN's Adam rate (ESRGAN's; IRSRGAN used 3e-4)")
+    g.add_argument("--gan_lr", type=float, default=gan["lr"], help="IRSRGAN's Adam rate (ESRGAN's; IRSRGAN used 3e-4)")
     g.add_argument("--num_test", type=int, default=None, help="test images (default: the whole split)")
     g = parser.add_argument_group("methods and metrics")
     g.add_argument("--alpha", type=float, default=0.8,
@@ -436,7 +447,7 @@ class Pipeline:
         opt = self.opt
         degradation = ("--degradation_prob", str(degradation_prob))
         psnr_seconds = self.train("irsrnet", f"{prefix}_irsrnet", opt.psnr_iters, architecture, *degradation,
-                                  "--lr", str(opt.psnr_lr), "--lr_policy", "cosine")
+                                  "--lr", str(opt.psnr_lr), "--lr_policy", cpu_config("irsrnet")["lr_policy"])
         if vgg is None:
             return psnr_seconds, 0.0
         gan_seconds = self.train("irsrgan", f"{prefix}_irsrgan", opt.gan_iters, architecture, *degradation,

@@ -38,6 +38,7 @@ from PIL import Image, ImageDraw, ImageOps
 
 from data.image_folder import find_images
 from data.layout import ab_folders
+from options.config_file import read_config
 from scripts.evaluate import main as evaluate_folder
 from scripts.reproduction import MethodRuns, aggregate, format_cell, parse_seeds, run, source_groups
 from util.errors import UserError, run_cli
@@ -64,17 +65,29 @@ class Method:
     flags: tuple[str, ...]  # architecture flags, given to train.py and test.py alike
 
 
+CONFIG_DIR = REPO_ROOT / "configs" / "cpu"  # the default (CPU-sized) setup of each row: v2ir_<key>.yaml
+ROWS = (("pix2pix", "pix2pix"), ("DoubleUnet_pix2pix", "doubleunet_pix2pix"), ("cascade3", "cascade3"))
+
+
+def config_file(key: str) -> Path:
+    return CONFIG_DIR / f"v2ir_{key}.yaml"
+
+
 def methods(crop_size: int, width: float) -> list[Method]:
-    """The table's rows; ``width`` scales every generator's channels alike (1.0: published sizes)."""
+    """The table's rows: ``--config configs/cpu/v2ir_<key>.yaml`` (model and architecture), plus the sizes
+    ``--crop_size`` and ``--width`` (which scales every generator's channels alike; 1.0: published sizes) decide
+    where they differ from the file's."""
     unet = "unet_256" if crop_size >= 256 else "unet_128"
-    ngf = str(max(1, round(64 * width)))
-    return [
-        Method("pix2pix", "pix2pix", ("--model", "pix2pix", "--netG", unet, "--ngf", ngf)),
-        Method("DoubleUnet_pix2pix", "doubleunet_pix2pix",
-               ("--model", "pix2pix", "--netG", "doubleunet", "--ngf", ngf)),
-        Method("cascade3", "cascade3", ("--model", "cascade3", "--netG1", unet, "--ngf", ngf, "--stage2_width",
-                                        str(width))),
-    ]
+    ngf = max(1, round(64 * width))
+    sizes = {"pix2pix": {"netG": unet, "ngf": ngf}, "doubleunet_pix2pix": {"netG": "doubleunet", "ngf": ngf},
+             "cascade3": {"netG1": unet, "ngf": ngf, "stage2_width": width}}
+    rows = []
+    for label, key in ROWS:
+        values = read_config(str(config_file(key))).values
+        overrides = [token for option, value in sizes[key].items() if values.get(option) != value
+                     for token in (f"--{option}", str(value))]
+        rows.append(Method(label, key, ("--config", str(config_file(key)), *overrides)))
+    return rows
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -138,6 +138,7 @@ def documented_commands(entry_point: str) -> list[tuple[str, str]]:
 def test_flags_of_the_documented_train_and_test_commands_exist():
     """Every --flag of a ``python train.py``/``test.py`` command in README.md and docs/ is one that entry point
     accepts for that command's --model (parsed in-process: no subprocess per model)."""
+    from options.config_file import read_config
     from options.test_options import TestOptions
     from options.train_options import TrainOptions
 
@@ -147,6 +148,9 @@ def test_flags_of_the_documented_train_and_test_commands_exist():
         for page, arguments in documented_commands(entry_point):
             words = arguments.split()
             model = words[words.index("--model") + 1] if "--model" in words[:-1] else "pix2pix"
+            config = REPO_ROOT / words[words.index("--config") + 1] if "--config" in words[:-1] else None
+            if "--model" not in words and config is not None and config.is_file():  # the file's model
+                model = read_config(str(config)).values.get("model", model)
             if (entry_point, model) not in known:
                 options = options_class()
                 options.gather_options(["--model", model])
