@@ -297,7 +297,8 @@ class BaseModel(ABC):
             except RuntimeError as error:
                 raise UserError(
                     f"{path} does not fit network {name} as configured ({error.args[0].splitlines()[0]} ...); "
-                    f"use the --netG/--netD/--norm/--ngf/--input_nc/--output_nc values it was trained with"
+                    f"use the --netG/--netD/--norm/--ngf/--input_nc/--output_nc values it was trained with (this "
+                    f"model's architecture options: {', '.join('--' + option for option in self.architecture_options)})"
                 ) from None
             logger.info("loaded %s", path)
         return state
