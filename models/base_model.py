@@ -118,7 +118,7 @@ class BaseModel(ABC):
             setattr(self, f"net{name}", wrap_network(
                 net, self.device, self.opt.channels_last, self.opt.compile,
                 distributed=self.is_train and distributed.is_distributed(),
-                sync_bn=getattr(self.opt, "sync_bn", False)))
+                sync_bn=getattr(self.opt, "sync_bn", False), gemm_conv_max_side=self.opt.gemm_conv_max_side))
 
     def bare_networks(self) -> dict[str, nn.Module]:
         """The networks without DDP / compile wrappers (what checkpoints hold)."""

@@ -15,6 +15,8 @@ import torch
 import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel
 
+from models.gemm_convs import route_small_convs_through_gemm
+
 
 class DistributedNetwork(DistributedDataParallel):
     """DDP that still answers the network's own attributes (``size_multiple``, ``scale``),
@@ -45,9 +47,11 @@ def is_trainable(net: nn.Module) -> bool:
 
 
 def wrap_network(net: nn.Module, device: torch.device, channels_last: bool, compile_net: bool,
-                 distributed: bool, sync_bn: bool) -> nn.Module:
+                 distributed: bool, sync_bn: bool, gemm_conv_max_side: int) -> nn.Module:
     """Apply the requested execution options to one network (in this order).
 
+    - gemm_conv_max_side: convolutions on CPU inputs of at most this many px per side run as
+      one matrix product (models/gemm_convs.py);
     - channels_last: NHWC weights, which oneDNN and cuDNN convolutions run faster;
     - distributed (trainable networks only; an EMA copy is not trained): batch norm
       optionally synchronised across processes, then DDP. Buffers are synchronised once at
@@ -55,6 +59,7 @@ def wrap_network(net: nn.Module, device: torch.device, channels_last: bool, comp
       for the others;
     - compile: torch.compile around the (possibly DDP-wrapped) network.
     """
+    route_small_convs_through_gemm(net, gemm_conv_max_side)
     if channels_last:
         net = net.to(memory_format=torch.channels_last)
     if distributed and is_trainable(net):

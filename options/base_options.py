@@ -90,6 +90,9 @@ class BaseOptions:
                        help="channels-last (NHWC) memory layout for networks and inputs, faster convolutions")
         g.add_argument("--compile", action="store_true",
                        help="torch.compile the networks (slow first steps while compiling; checkpoints unchanged)")
+        g.add_argument("--gemm_conv_max_side", type=int, default=16,
+                       help="on the CPU, convolutions on inputs of at most this many px per side (a U-Net's inner "
+                            "layers) run as one matrix product instead of oneDNN, faster at small batches; 0 = never")
 
         g = parser.add_argument_group("networks")
         g.add_argument("--input_nc", type=int, default=None,
@@ -267,6 +270,7 @@ class BaseOptions:
         for option in ("ngf", "ndf", "n_layers_D", "max_dataset_size", "display_winsize"):
             check_range(opt, option, lambda value: value >= 1, "a whole number of at least 1")
         check_range(opt, "num_threads", lambda value: value >= 0, "0 (load in this process) or more")
+        check_range(opt, "gemm_conv_max_side", lambda value: value >= 0, "0 (off) or a positive number of pixels")
         check_range(opt, "init_gain", lambda value: math.isfinite(value) and value > 0, "a positive finite number")
         check_folder_option(opt, "checkpoints_dir")
         for option in ("input_nc", "output_nc"):

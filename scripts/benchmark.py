@@ -29,7 +29,9 @@ Cases (``--cases``):
 
 Variants (``--variants``): ``fp32`` / ``bf16`` / ``fp16`` (``--amp``), joined by ``+`` with
 ``channels_last`` and ``compile``, e.g. ``bf16+channels_last``; ``unfused_adam`` runs PyTorch's
-default (unfused) Adam as upstream does, the same-machine baseline of a training step. Every (round, model, variant)
+default (unfused) Adam as upstream does, ``native_convs`` every convolution through PyTorch's own
+kernels (``--gemm_conv_max_side 0``), and ``upstream`` both: upstream pix2pix's computation, the
+same-machine baseline of a training step. Every (round, model, variant)
 runs in a fresh process, in the order round by round and, within a round, variant by variant, so
 load changes on a shared machine spread over all variants; each process also reports the load
 average. A job that fails or outlives ``--time_budget`` is reported as not measured and the
@@ -92,17 +94,23 @@ MODEL_EXTRAS = {"irsrgan": ["--lambda_perceptual", "1", "--perceptual_vgg", "ran
 
 # ------------------------------------------------------------------ variants
 def variant_options(variant: str) -> list[str]:
-    """``bf16+channels_last`` -> ``--amp bf16 --channels_last`` (``unfused_adam`` is handled apart)."""
+    """``bf16+channels_last`` -> ``--amp bf16 --channels_last`` (the Adam parts are handled apart)."""
     options, amp = [], "none"
     for part in variant.split("+"):
         if part in ("fp32", "bf16", "fp16"):
             amp = "none" if part == "fp32" else part
         elif part in ("channels_last", "compile"):
             options.append(f"--{part}")
+        elif part in ("native_convs", "upstream"):
+            options += ["--gemm_conv_max_side", "0"]
         elif part != "unfused_adam":
             raise SystemExit(f"unknown variant part {part!r} in {variant!r}: use fp32|bf16|fp16, channels_last, "
-                             f"compile, unfused_adam")
+                             f"compile, unfused_adam, native_convs, upstream")
     return ["--amp", amp, *options]
+
+
+def runs_unfused_adam(variant: str) -> bool:
+    return bool({"unfused_adam", "upstream"} & set(variant.split("+")))
 
 
 def unfuse_adam(model: Any) -> None:
@@ -244,7 +252,7 @@ def run_cases(args: argparse.Namespace, model_name: str, variant: str, workdir: 
         model = create_model(opt)
         model.setup()
         model.train()
-        if "unfused_adam" in variant.split("+"):
+        if runs_unfused_adam(variant):
             unfuse_adam(model)
         batch = random_batch(opt)
 

@@ -39,3 +39,4 @@ def test_the_scripts_benchmark_command_runs_on_cpu_at_a_tiny_size(tmp_path, monk
     assert saved["not_measured"] == []
     assert [(row["variant"], row["case"]) for row in saved["results"]] == [("bf16", "train")]
     assert all(row["median_s"] > 0 and row["images_per_s"] > 0 and row["peak_mb"] > 0 for row in saved["results"])
+
