@@ -118,6 +118,9 @@ def resolve_lpips(choice: str) -> LpipsChoice:
     return LpipsChoice(choice, f"LPIPS backbone: ImageNet VGG16 from {choice}")
 
 
+GAN_WEIGHT_WITHOUT_VGG = 0.0025  # RaGAN's weight next to L1 (weight 1) when no VGG19 loss runs
+
+
 @dataclass(frozen=True)
 class VggChoice:
     flags: tuple[str, ...]  # train.py flags of the GAN stage's perceptual loss
@@ -132,9 +135,11 @@ def resolve_vgg(choice: str) -> VggChoice:
     if choice == "none":
         # The perceptual term is what holds the GAN stage to the image content (ESRGAN's L1 weight is
         # only 0.01); without it the discriminator wins and PSNR collapses within a hundred steps, so the
-        # PSNR stage's own L1 (weight 1) takes the content role next to RaGAN's 0.005.
-        return VggChoice(("--lambda_perceptual", "0", "--lambda_L1", "1.0"),
-                         "IRSRGAN (no VGG19 weights: L1 + RaGAN)")
+        # PSNR stage's own L1 (weight 1) takes the content role. Next to it RaGAN at ESRGAN's 0.005 cost
+        # 1.7 dB against IRSRNet on real thermal frames (-1.0 to -2.4 by seed; docs/sr_recipe.md), so half.
+        flags = ("--lambda_perceptual", "0", "--lambda_L1", "1.0", "--lambda_gan", str(GAN_WEIGHT_WITHOUT_VGG))
+        return VggChoice(flags,
+                         f"IRSRGAN (no VGG19 weights: L1 + RaGAN {GAN_WEIGHT_WITHOUT_VGG})")
     if choice == "random":
         return VggChoice(("--perceptual_vgg", "random"), "IRSRGAN (untrained-VGG19 loss)")
     if choice != "torchvision" and not Path(choice).is_file():

@@ -113,7 +113,8 @@ def test_weights_come_from_the_cache_a_file_or_are_left_out(tmp_path, monkeypatc
     monkeypatch.setattr(table_script.torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     lpips = table_script.resolve_lpips("auto")
     assert lpips.weights is None and "--lpips_weights" in lpips.note
-    assert table_script.resolve_vgg("auto").flags == ("--lambda_perceptual", "0", "--lambda_L1", "1.0")
+    assert table_script.resolve_vgg("auto").flags == ("--lambda_perceptual", "0", "--lambda_L1", "1.0",
+                                                      "--lambda_gan", "0.0025")
     assert "no VGG19 weights" in table_script.resolve_vgg("auto").label
 
     (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
