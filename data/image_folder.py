@@ -1,6 +1,7 @@
 """Finding image files and folders."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Callable, Hashable, TypeVar
 
@@ -14,12 +15,28 @@ def find_images(folder: Path, max_count: int | None = None) -> list[Path]:
     """All image files under ``folder`` (recursively), sorted; fail clearly when there are none."""
     if not folder.is_dir():
         raise UserError(f"folder {folder} does not exist; check --dataroot and --phase")
-    paths = sorted(path for path in folder.rglob("*") if path.is_file() and is_image_file(path))
+    paths = sorted(path for path in _files_under(folder) if is_image_file(path))
     if not paths:
         raise UserError(
             f"no images found in {folder} (looked for {', '.join(IMAGE_EXTENSIONS)}); check --dataroot and --phase"
         )
     return paths[:max_count] if max_count is not None else paths
+
+
+def _files_under(folder: Path) -> list[Path]:
+    """Every file under ``folder``, following symlinked sub-folders (``dev/A/llvip -> /mnt/llvip/A`` is a common
+    way to assemble a dataset; ``Path.rglob`` skips them before Python 3.13), each real folder once so a link
+    cycle cannot loop."""
+    seen: set[str] = set()
+    files: list[Path] = []
+    for root, dirs, names in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:
+            dirs.clear()
+            continue
+        seen.add(real)
+        files.extend(Path(root, name) for name in names if os.path.isfile(os.path.join(root, name)))
+    return files
 
 
 def find_subfolder(parent: Path, name: str) -> Path | None:

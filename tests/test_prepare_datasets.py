@@ -256,6 +256,20 @@ def test_pair_folders_keeps_existing_splits_and_refuses_size_mismatch(tmp_path):
     assert read_image(tmp_path / "resized" / "test" / "B" / "x.png").shape == (8, 8, 3)
 
 
+def test_pair_folders_follows_symlinked_source_folders_once(tmp_path):
+    """dev/A/<source> -> the camera's own folder: the images behind the links are paired, and a link back up
+    the tree (a cycle) neither loops nor counts an image twice."""
+    write_pair_folders(tmp_path / "cam", ["x", "y"], infrared_suffix=".png")
+    for side in ("a", "b"):
+        (tmp_path / "dev" / side).mkdir(parents=True)
+        (tmp_path / "dev" / side / "cam").symlink_to(tmp_path / "cam" / side, target_is_directory=True)
+        (tmp_path / "cam" / side / "loop").symlink_to(tmp_path / "dev" / side, target_is_directory=True)
+    out = tmp_path / "out"
+    pair_folders.main(["--a", str(tmp_path / "dev" / "a"), "--b", str(tmp_path / "dev" / "b"), "--out", str(out),
+                       "--val_fraction", "0", "--test_fraction", "0"])
+    assert outputs_by_split(out) == {"train": ["cam/x", "cam/y"]}
+
+
 def write_tisr(root: Path, bit16: bool = False) -> None:
     """The thermal SR challenge layout: <split>/<camera folder>/<n>.<ext>."""
     rng = np.random.default_rng(4)
