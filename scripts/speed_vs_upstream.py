@@ -14,9 +14,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 from pathlib import Path
 
 from scripts import benchmark
+
+
+def round_ratios(upstream_times: list[float], times: list[float], steps: int) -> list[float]:
+    """Upstream's median step over ours, round by round: the two ran one after the other in each round, so on
+    a machine whose load drifts (shared hosts) the paired ratios vary far less than the times do."""
+    def round_median(values: list[float], r: int) -> float:
+        return statistics.median(values[r * steps:(r + 1) * steps])
+
+    return [round_median(upstream_times, r) / round_median(times, r) for r in range(len(times) // steps)]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -47,15 +57,20 @@ def main(argv: list[str] | None = None) -> dict:
     lines = ["", f"{args.model}, {upstream['size']} px × batch {upstream['batch_size']}, {upstream['device_name']}, "
              f"{upstream['threads']} threads, {args.repeat} rounds × {args.steps} steps; convolution ceiling "
              f"{ceiling:.0f} GFLOP/s (3x3, 128->128, 64x64)", "",
-             "| computation | s/step (median) | speed-up vs upstream | GFLOP/s | share of the ceiling |",
-             "|---|---:|---:|---:|---:|"]
-    ratios = {}
+             "| computation | s/step (median) | speed-up vs upstream | per round: median [range] | fastest steps | "
+             "GFLOP/s | share of the ceiling |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    ratios, paired = {}, {}
     for variant, row in train.items():
         ratios[variant] = upstream["median_s"] / row["median_s"]
-        lines.append(f"| {variant} | {row['median_s']:.3f} | {ratios[variant]:.2f}× | {row['gflop_per_s']:.0f} | "
-                     f"{row['gflop_per_s'] / ceiling:.0%} |")
+        paired[variant] = round_ratios(upstream["times"], row["times"], args.steps)
+        lines.append(f"| {variant} | {row['median_s']:.3f} | {ratios[variant]:.2f}× | "
+                     f"{statistics.median(paired[variant]):.2f}× [{min(paired[variant]):.2f}–"
+                     f"{max(paired[variant]):.2f}] | {upstream['min_s'] / row['min_s']:.2f}× | "
+                     f"{row['gflop_per_s']:.0f} | {row['gflop_per_s'] / ceiling:.0%} |")
     print("\n".join(lines))
-    result = {"rows": rows, "speedup_vs_upstream": ratios, "conv_ceiling_gflop_per_s": ceiling}
+    result = {"rows": rows, "speedup_vs_upstream": ratios, "speedup_per_round": paired,
+              "conv_ceiling_gflop_per_s": ceiling}
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
     return result
