@@ -581,8 +581,11 @@ def degradation_ablation(pipeline: Pipeline) -> None:
     for seed in opt.seeds:
         architecture = pipeline.architecture(seed, "--sr_residual", opt.sr_residual)
         for arm_index, (arm, probability) in enumerate(arms.items()):
-            name = f"{opt.name}_s{seed}_degradation{arm_index}"
-            pipeline.train_pair(name, seed, architecture, probability, None)
+            if probability == opt.degradation_prob:  # the main table's IRSRNet is this arm: same flags, same seed
+                name = f"{opt.name}_s{seed}"
+            else:
+                name = f"{opt.name}_s{seed}_degradation{arm_index}"
+                pipeline.train_pair(name, seed, architecture, probability, None)
             for test_set, flags in (("clean", ()), ("degraded", ("--eval_degradation", "fixed"))):
                 folder = pipeline.test("irsrnet", f"{name}_irsrnet", metrics, pipeline.results / test_set,
                                        architecture, *flags)

@@ -99,6 +99,11 @@ def test_ablations_compare_degradation_arms_and_generators(tmp_path):
         ("with (p = 0.25)", "degraded"), ("without (p = 0)", "degraded")]
     # Degraded test LR differs from clean LR, so the same network scores differently on it.
     assert ablation[2]["psnr"] != ablation[0]["psnr"]
+    # The p = 0 arm is the main table's IRSRNet (same flags and seed): tested, not trained again.
+    main_table = {row["method"]: row for row in read_csv(results / "sr_table.csv") if row["source"] == "all"}
+    assert ablation[1]["psnr"] == main_table["IRSRNet"]["psnr"]
+    assert not list((tmp_path / "checkpoints").glob("sr_table_s0_degradation1*"))
+    assert (tmp_path / "checkpoints" / "sr_table_s0_degradation0_irsrnet").is_dir()
     with Image.open(results / "sr_table_degradation_ssim.png") as image:
         assert image.format == "PNG" and image.width > 400
 
