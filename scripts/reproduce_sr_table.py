@@ -223,7 +223,8 @@ def image_sources(dataroot: Path, phase: str = "test") -> dict[str, str]:
 
 
 def column_title(metric: str, lpips: LpipsChoice) -> str:
-    titles = {**COLUMN_TITLES, "psnr_gain": "Δ PSNR vs bicubic", "win_rate": "beats bicubic"}
+    titles = {**COLUMN_TITLES, "psnr_gain": "Δ PSNR vs bicubic", "win_rate": "beats bicubic",
+              "colour_spread": "colour spread ↓ (grey levels)"}
     title = titles.get(metric, metric.upper())
     return f"{title} ({RANDOM_LPIPS_NOTE})" if metric in LPIPS_METRICS and lpips.weights == "random" else title
 
