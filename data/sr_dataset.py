@@ -135,6 +135,10 @@ class SrDataset(BaseDataset):
         if self.layout.kind == "lr" and opt.isTrain:
             raise UserError(f"{self.layout.lr_folder} holds LR images only (--sr_input {opt.sr_input}); training and "
                             f"validation need HR images: give HR images or HR/ and LR/ folders")
+        if self.layout.kind == "paired" and opt.eval_degradation == "fixed" and not self.augment:
+            # The stored LR images would be used as they are: the degradation asked for would silently not happen.
+            raise UserError(f"--eval_degradation fixed degrades LR made from HR, but {self.layout.lr_folder} holds "
+                            f"fixed LR images; add --sr_input hr to make the LR from {self.layout.hr_folder}")
         if self.layout.kind == "paired":
             pairing = pair_sr(self.layout.hr_folder, self.layout.lr_folder, self.scale)
             self.unpaired(self.layout.hr_folder, pairing.only_first, self.layout.lr_folder, pairing.only_second,

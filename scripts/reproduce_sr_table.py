@@ -587,7 +587,8 @@ def degradation_ablation(pipeline: Pipeline) -> None:
             else:
                 name = f"{opt.name}_s{seed}_degradation{arm_index}"
                 pipeline.train_pair(name, seed, architecture, probability, None)
-            for test_set, flags in (("clean", ()), ("degraded", ("--eval_degradation", "fixed"))):
+            # Degraded test LR is made from HR (--sr_input hr): stored LR folders hold clean LR only.
+            for test_set, flags in (("clean", ()), ("degraded", ("--eval_degradation", "fixed", "--sr_input", "hr"))):
                 folder = pipeline.test("irsrnet", f"{name}_irsrnet", metrics, pipeline.results / test_set,
                                        architecture, *flags)
                 per_image.setdefault((arm, test_set), MethodRuns({}, [])).seeds[seed] = read_per_image(folder,

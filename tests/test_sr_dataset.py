@@ -210,6 +210,23 @@ def test_fixed_evaluation_degradation_is_the_same_for_every_run(tmp_path):
     assert torch.equal(degraded[0]["HR"], clean["HR"])
 
 
+def test_fixed_evaluation_degradation_on_stored_lr_fails_and_sr_input_hr_applies_it(tmp_path):
+    """Stored LR images would be used as they are, so --eval_degradation fixed on paired folders is an error
+    naming the fix; with --sr_input hr the LR is made from HR and degraded."""
+    rng = np.random.default_rng(14)
+    hr = textured(rng, 32, 32)
+    write_image(tmp_path / "p" / "test" / "HR" / "a.png", hr)
+    write_image(tmp_path / "p" / "test" / "LR" / "a.png", np.round(block_mean(hr[..., None] * 1.0)[..., 0]).astype(
+        np.uint8))
+    with pytest.raises(UserError, match="--eval_degradation fixed .* fixed LR images; add --sr_input hr"):
+        create_dataset(make_opt(tmp_path, tmp_path / "p", "--eval_degradation", "fixed", train=False), "test")
+    stored = create_dataset(make_opt(tmp_path, tmp_path / "p", train=False), "test")[0]
+    degraded = create_dataset(make_opt(tmp_path, tmp_path / "p", "--eval_degradation", "fixed", "--sr_input", "hr",
+                                       train=False), "test")[0]
+    assert degraded["LR"].shape == stored["LR"].shape and not torch.equal(degraded["LR"], stored["LR"])
+    assert torch.equal(degraded["HR"], stored["HR"])
+
+
 def test_test_time_plain_folder_as_lr_frames_or_as_hr(tmp_path):
     """A plain folder is LR frames to super-resolve (--sr_input auto or lr), or HR with --sr_input hr."""
     rng = np.random.default_rng(9)
