@@ -19,6 +19,15 @@ def _outputs_and_grads(module: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor
     return (out.detach(), x.grad, *grads)
 
 
+def assert_routed_equals_native(native: nn.Module, routed_type: type, x: torch.Tensor) -> None:
+    """The routed copy of ``native`` is a ``routed_type`` whose output and gradients equal the native layer's."""
+    routed = route_small_convs_through_gemm(copy.deepcopy(native), max_side=16)
+    assert type(routed) is routed_type
+    for ours, reference in zip(_outputs_and_grads(routed, x), _outputs_and_grads(native, x)):
+        assert ours.shape == reference.shape
+        torch.testing.assert_close(ours, reference, rtol=1e-5, atol=1e-5)
+
+
 CONV_CASES = [  # (in, out, kernel, stride, padding, bias, input side)
     (8, 16, 4, 2, 1, True, 8), (8, 16, 4, 2, 1, False, 2), (8, 16, 4, 2, 1, False, 3),
     (6, 5, 3, 1, 1, True, 7), (6, 5, 1, 1, 0, True, 4), (3, 4, (3, 5), (1, 2), (0, 2), True, 6)]
@@ -29,12 +38,7 @@ def test_conv2d_as_gemm_equals_native(case: tuple) -> None:
     cin, cout, kernel, stride, padding, bias, side = case
     torch.manual_seed(0)
     native = nn.Conv2d(cin, cout, kernel, stride, padding, bias=bias)
-    routed = route_small_convs_through_gemm(copy.deepcopy(native), max_side=16)
-    assert type(routed) is GemmConv2d
-    x = torch.randn(3, cin, side, side + 1)
-    for ours, reference in zip(_outputs_and_grads(routed, x), _outputs_and_grads(native, x)):
-        assert ours.shape == reference.shape
-        torch.testing.assert_close(ours, reference, rtol=1e-5, atol=1e-5)
+    assert_routed_equals_native(native, GemmConv2d, torch.randn(3, cin, side, side + 1))
 
 
 TRANSPOSED_CASES = [  # (in, out, kernel, stride, padding, output_padding, bias, input side)
@@ -47,12 +51,7 @@ def test_conv_transpose2d_as_gemm_equals_native(case: tuple) -> None:
     cin, cout, kernel, stride, padding, output_padding, bias, side = case
     torch.manual_seed(0)
     native = nn.ConvTranspose2d(cin, cout, kernel, stride, padding, output_padding, bias=bias)
-    routed = route_small_convs_through_gemm(copy.deepcopy(native), max_side=16)
-    assert type(routed) is GemmConvTranspose2d
-    x = torch.randn(2, cin, side, side + 2)
-    for ours, reference in zip(_outputs_and_grads(routed, x), _outputs_and_grads(native, x)):
-        assert ours.shape == reference.shape
-        torch.testing.assert_close(ours, reference, rtol=1e-5, atol=1e-5)
+    assert_routed_equals_native(native, GemmConvTranspose2d, torch.randn(2, cin, side, side + 2))
 
 
 def test_gemm_path_is_taken_only_on_small_inputs(monkeypatch: pytest.MonkeyPatch) -> None:
