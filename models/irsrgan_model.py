@@ -1,9 +1,9 @@
 """IRSRGAN: the GAN stage of infrared super-resolution, initialised from an IRSRNet checkpoint.
 
 Generator loss (ESRGAN's weights): ``lambda_L1 * L1 + lambda_perceptual * VGG19(conv5_4, before
-ReLU) + lambda_gan * RaGAN``; the discriminator (``--netD vgg``, any patch of at least 32x32)
-is trained with the relativistic average loss. Generator and discriminator see 1-channel
-images; only the VGG19 input is copied to three channels.
+ReLU) + lambda_gan * RaGAN`` (+ ``lambda_ssim * (1 - SSIM)`` when set); the discriminator
+(``--netD vgg``, any patch of at least 32x32) is trained with the relativistic average loss.
+Generator and discriminator see 1-channel images; only the VGG19 input is copied to three channels.
 
 The L1 weight refers to images in [-1, 1], where L1 is twice its value on IRSRGAN's [0, 1]
 images: the default 0.005 is IRSRGAN's 0.01.
@@ -65,7 +65,7 @@ class IrsrganModel(IrsrnetModel):
         if opt.netD == "vgg" and opt.crop_size < smallest:
             raise UserError(f"--crop_size {opt.crop_size} is too small for --netD vgg with --norm {opt.norm}: "
                             f"use at least {smallest}")
-        self.loss_names = ["G_L1", "G_GAN", "D_real", "D_fake"]
+        self.loss_names = [*self.loss_names, "G_GAN", "D_real", "D_fake"]  # the pixel terms first
         self.model_names.append("D")
         self.netD = define_D(opt.output_nc, opt.ndf, opt.netD, opt.n_layers_D, opt.norm, opt.init_type,
                              opt.init_gain).to(self.device)
@@ -75,7 +75,7 @@ class IrsrganModel(IrsrnetModel):
                 logger.warning("--vgg_weights %s is deprecated: --vgg_weights names a file; use --perceptual_vgg "
                                "%s", opt.vgg_weights, opt.vgg_weights)
             self.criterion_perceptual = PerceptualLoss(opt.vgg_weights or opt.perceptual_vgg).to(self.device)
-            self.loss_names.insert(1, "G_VGG")
+            self.loss_names.insert(self.loss_names.index("G_GAN"), "G_VGG")
         self.optimizer_D = self.create_adam(self.netD, (opt.beta1, opt.beta2))
         self.optimizers.append(self.optimizer_D)
 
@@ -107,8 +107,7 @@ class IrsrganModel(IrsrnetModel):
             self.forward()
             # Generator step, the discriminator fixed.
             self.set_requires_grad(self.netD, False)
-            self.loss_G_L1 = self.criterionL1(self.SR, self.HR) * self.opt.lambda_L1
-            loss = self.loss_G_L1
+            loss = self.reconstruction_loss()
             if self.criterion_perceptual is not None:
                 self.loss_G_VGG = self.criterion_perceptual(self.SR, self.HR) * self.opt.lambda_perceptual
                 loss = loss + self.loss_G_VGG

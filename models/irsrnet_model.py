@@ -2,8 +2,9 @@
 
 The generator (``--netG crdb``, IRSRGAN's CRDB net, or ``rrdb``, ESRGAN's RRDBNet) maps the
 low-resolution ``LR`` to ``SR`` (``--scale`` times larger); the loss is
-``lambda_L1 * |SR - HR|_1`` on images in [-1, 1] (twice the value on [0, 1] images). Its
-checkpoint initialises the GAN stage (``--model irsrgan``).
+``lambda_L1 * |SR - HR|_1`` on images in [-1, 1] (twice the value on [0, 1] images), plus
+``lambda_ssim * (1 - SSIM(SR, HR))`` when that weight is set. Its checkpoint initialises the GAN
+stage (``--model irsrgan``).
 
 An exponential moving average of the generator (``--ema_decay``, 0 = off) is kept as its own
 network ``G_ema`` (``<tag>_net_G_ema.pth``), restored on ``--continue_train``, and is what
@@ -20,6 +21,7 @@ import torch.nn as nn
 
 from models.base_model import BaseModel
 from models.ema import ModelEMA
+from models.losses.ssim_loss import SSIMLoss
 from models.network_wrappers import unwrap
 from models.networks import define_sr_G
 from models.networks.sr_weight_mapping import load_generator_weights
@@ -59,6 +61,8 @@ class IrsrnetModel(BaseModel):
                                 batch_size=4)
             g.add_argument("--beta2", type=float, default=0.99, help="Adam beta2")
             g.add_argument("--lambda_L1", type=float, default=1.0, help="weight of the L1 loss (images in [-1, 1])")
+            g.add_argument("--lambda_ssim", type=float, default=0.0,
+                           help="weight of the 1 - SSIM loss (Gaussian window, the evaluation's SSIM); 0 = off")
             g.add_argument("--ema_decay", type=float, default=0.999,
                            help="EMA of the generator per step: ema = d * ema + (1 - d) * weights; 0 = no EMA")
         else:
@@ -83,6 +87,8 @@ class IrsrnetModel(BaseModel):
             raise UserError(f"--tile and --tile_pad must be 0 or more, got {opt.tile} and {opt.tile_pad}")
         self.metric_crop_border = opt.scale  # SR convention: ignore `scale` pixels at each border
         self.loss_names = ["G_L1"]
+        if self.is_train and opt.lambda_ssim > 0:
+            self.loss_names.append("G_SSIM")
         self.visual_names = ["LR", "SR", "HR"]
         self.model_names = ["G"]
         self.netG = define_sr_G(opt.input_nc, opt.output_nc, opt.ngf, opt.nb, opt.gc, opt.scale, opt.netG,
@@ -98,6 +104,7 @@ class IrsrnetModel(BaseModel):
             self.netG_ema = self.ema.average
             self.model_names.append("G_ema")
         self.criterionL1 = nn.L1Loss()
+        self.criterionSSIM = SSIMLoss().to(self.device)
         self.optimizer_G = self.create_adam(self.netG, (opt.beta1, opt.beta2))
         self.optimizers = [self.optimizer_G]
 
@@ -125,6 +132,14 @@ class IrsrnetModel(BaseModel):
         else:
             self.SR = upscale(net, self.LR)
 
+    def reconstruction_loss(self) -> torch.Tensor:
+        """The pixel terms of the generator loss, L1 (+ 1 - SSIM), each logged."""
+        self.loss_G_L1 = self.criterionL1(self.SR, self.HR) * self.opt.lambda_L1
+        if self.opt.lambda_ssim <= 0:
+            return self.loss_G_L1
+        self.loss_G_SSIM = self.criterionSSIM(self.SR, self.HR) * self.opt.lambda_ssim
+        return self.loss_G_L1 + self.loss_G_SSIM
+
     def step_generator(self, loss: torch.Tensor) -> None:
         self.optimizer_G.zero_grad(set_to_none=True)
         self.backward(loss)
@@ -135,8 +150,7 @@ class IrsrnetModel(BaseModel):
     def optimize_parameters(self) -> None:
         with self.autocast():
             self.forward()
-            self.loss_G_L1 = self.criterionL1(self.SR, self.HR) * self.opt.lambda_L1
-            self.step_generator(self.loss_G_L1)
+            self.step_generator(self.reconstruction_loss())
 
     # ----------------------------------------------------------- checkpoints
     def save_checkpoint(self, tag: str, progress: dict[str, int | bool]) -> None:
