@@ -13,6 +13,7 @@ from PIL import Image
 import test as test_script
 import train as train_script
 from models import create_model
+from models.losses.ssim_loss import SSIMLoss
 from models.networks import define_sr_G
 from options.test_options import TestOptions
 from options.train_options import TrainOptions
@@ -162,6 +163,28 @@ def test_gan_step_updates_generator_discriminator_and_average(tmp_path, sr_root)
     losses = model.get_current_losses()
     assert list(losses) == ["G_L1", "G_VGG", "G_GAN", "D_real", "D_fake"]
     assert all(np.isfinite(value) for value in losses.values())
+
+
+def test_ssim_term_joins_the_pixel_loss_of_both_stages(tmp_path, sr_root):
+    batch = {"LR": torch.rand(2, 1, 16, 16) * 2 - 1, "HR": torch.rand(2, 1, 64, 64) * 2 - 1,
+             "LR_paths": ["a", "b"], "HR_paths": ["a", "b"]}
+    for model_name, extra, names in [("irsrnet", [], ["G_L1", "G_SSIM"]),
+                                     ("irsrgan", [*TINY_GAN, "--psnr_checkpoint", "none"],
+                                      ["G_L1", "G_SSIM", "G_VGG", "G_GAN", "D_real", "D_fake"])]:
+        torch.manual_seed(0)
+        opt = TrainOptions().parse(["--model", model_name, "--dataroot", str(sr_root), "--checkpoints_dir",
+                                    str(tmp_path / "checkpoints"), *TINY_TRAIN, *extra, "--lambda_L1", "2",
+                                    "--lambda_ssim", "0.5"], save=False)
+        model = create_model(opt)
+        model.setup()
+        model.set_input(batch)
+        model.optimize_parameters()  # SR is the output before the step
+        losses = model.get_current_losses()
+        assert list(losses) == names
+        expected_ssim = 0.5 * SSIMLoss()(model.SR.detach(), model.HR).item()
+        expected_l1 = 2 * (model.SR.detach() - model.HR).abs().mean().item()
+        assert losses["G_SSIM"] == pytest.approx(expected_ssim, rel=1e-5)
+        assert losses["G_L1"] == pytest.approx(expected_l1, rel=1e-5)
 
 
 def write_generator_files(folder: Path) -> dict[str, dict[str, torch.Tensor]]:

@@ -12,9 +12,11 @@ import torch.nn.functional as F
 from data.paired_transforms import sample_transform
 from models import create_model
 from models.losses.gan_loss import GANLoss, gradient_penalty
+from models.losses.ssim_loss import SSIMLoss
 from models.lr_schedulers import get_scheduler, restore_scheduler
 from options.train_options import TrainOptions
 from util.errors import UserError
+from util.metrics import ssim
 
 
 def test_vanilla_gan_loss_is_bce_on_logits():
@@ -71,6 +73,17 @@ def schedule(policy: str, epochs: int, **overrides) -> list[float]:
         optimizer.step()
         scheduler.step(1.0) if policy == "plateau" else scheduler.step()
     return rates
+
+
+def test_ssim_loss_is_one_minus_the_evaluation_ssim_of_the_saved_images():
+    """The loss sees [-1, 1] tensors; the reported SSIM is that of the [0, 1] images they become
+    (the evaluation SSIM is checked against scikit-image in test_metrics.py)."""
+    torch.manual_seed(0)
+    target = torch.rand(2, 1, 40, 36) * 2 - 1
+    output = (target + 0.3 * torch.randn_like(target)).clamp(-1, 1)
+    reference = 1 - ssim((output + 1) / 2, (target + 1) / 2, data_range=1.0).mean()
+    assert SSIMLoss()(output, target).item() == pytest.approx(reference.item(), abs=1e-5)
+    assert SSIMLoss()(target, target).item() == pytest.approx(0.0, abs=1e-6)
 
 
 def test_linear_schedule_is_pix2pix():

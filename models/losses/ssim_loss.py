@@ -14,7 +14,9 @@ class SSIMLoss(nn.Module):
     """``1 - mean SSIM`` over the valid region, on images in [-1, 1] (dynamic range 2).
 
     Same definition as the evaluation SSIM (11x11 Gaussian window of sigma 1.5, population
-    covariances), so minimising it optimises the reported metric directly.
+    covariances), so minimising it optimises the reported metric directly. SSIM's luminance
+    term is not shift-invariant, so the images are moved to [0, 2] first, where it equals the
+    SSIM of the saved [0, 255] images.
     """
 
     def __init__(self, sigma: float = 1.5, data_range: float = 2.0) -> None:
@@ -23,6 +25,7 @@ class SSIMLoss(nn.Module):
         self.c1, self.c2 = (_K1 * data_range) ** 2, (_K2 * data_range) ** 2
 
     def forward(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        output, target = output + 1, target + 1
         channels = output.shape[1]
         weight = self.window.to(output).expand(channels, 1, *self.window.shape)
 
