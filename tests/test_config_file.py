@@ -132,6 +132,16 @@ def test_the_v2ir_table_reads_its_rows_from_the_cpu_configs(tmp_path, crop_size,
             assert then.pop("config") is None and now == then, method.key
 
 
+def test_the_v2ir_cpu_configs_hold_the_tables_default_schedule():
+    """Run by hand, configs/cpu/v2ir_*.yaml train as long as the table's rows do by default."""
+    from scripts.reproduce_v2ir_table import config_file, methods, parse_args
+
+    defaults = parse_args([])
+    for method in methods(defaults.crop_size, defaults.width):
+        values = read_config(str(config_file(method.key))).values
+        assert (values["n_epochs"], values["n_epochs_decay"]) == (defaults.n_epochs, defaults.n_epochs_decay)
+
+
 def test_the_sr_table_takes_its_default_recipe_from_the_cpu_configs():
     """scripts/reproduce_sr_table.py's defaults are configs/cpu/irsrnet_x4.yaml's and irsrgan_x4.yaml's (the CPU
     recipe as it was hard-coded), and the GAN stage's generator is the PSNR stage's."""
