@@ -18,8 +18,8 @@ images: visible, every method and stage, thermal).
     python scripts/reproduce_v2ir_table.py --minutes 10           # equal time instead of epochs
     python scripts/reproduce_v2ir_table.py --dataroot datasets/real_dev --seeds 0,1,2
 
-The defaults (128x128 crops, up to 100 training images, 10 + 10 epochs, every generator at half
-width, one seed) take about 45-50 minutes of one CPU core for the three models on 94 real pairs
+The defaults (128x128 crops, up to 100 training images, 15 + 15 epochs, every generator at half
+width, one seed) take about 40 minutes of a quiet 2-core CPU for the three models on 94 real pairs
 (docs/v2ir_recipe.md). ``--crop_size 256 --width 1`` uses the paper's sizes (``unet_256`` for pix2pix and stage 1,
 full-width U-Nets and DoubleU-Nets).
 """
@@ -102,8 +102,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--results_dir", default="./results")
     parser.add_argument("--models", default="pix2pix,doubleunet_pix2pix,cascade3",
                         help="comma-separated subset of pix2pix, doubleunet_pix2pix, cascade3")
-    parser.add_argument("--n_epochs", type=int, default=10, help="epochs at the initial learning rate")
-    parser.add_argument("--n_epochs_decay", type=int, default=10, help="epochs of linear decay to zero")
+    parser.add_argument("--n_epochs", type=int, default=15, help="epochs at the initial learning rate")
+    parser.add_argument("--n_epochs_decay", type=int, default=15, help="epochs of linear decay to zero")
     parser.add_argument("--minutes", type=float, default=None,
                         help="instead of epochs: train each model for whole epochs at a constant learning "
                              "rate until this many minutes have passed")
