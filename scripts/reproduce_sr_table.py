@@ -43,7 +43,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -374,9 +374,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         f"none), a local {VGG19_FILE}, torchvision, random (untrained features, which hold almost "
                         f"nothing: smoke tests) or none (no perceptual term; L1 at weight 1 + RaGAN 0.005)")
     g.add_argument("--reuse", action="store_true",
-                   help="keep the seeds whose runs finished before (recorded in <results>/<name>_s<seed>_runs.json) "
-                        "instead of training them again: resume an interrupted table, or run seeds in parallel "
-                        "(one call per seed) and then aggregate them with one call over all seeds")
+                   help="keep the runs that finished before (main table and ablations; recorded in "
+                        "<results>/<run>_runs.json) instead of training them again: resume an interrupted table, "
+                        "or run seeds in parallel (one call per seed), then aggregate them in one call over all seeds")
     g.add_argument("--ablations", default="",
                    help=f"comma-separated from {','.join(ABLATIONS)}: random degradation on/off tested on clean and "
                         f"degraded LR; CRDB vs RRDB at equal steps on grey images as RGB (colour-stripe measure)")
@@ -430,6 +430,17 @@ class Pipeline:
         if set(metrics) & set(LPIPS_METRICS):
             flags += ["--lpips_weights", str(self.lpips.weights)]
         return flags
+
+    def finished(self, run: str, work: Callable[[], dict]) -> dict:
+        """``work()``'s record of ``run`` (JSON-able), kept in <results>/<run>_runs.json once it is complete; with
+        ``--reuse`` an existing record is returned instead of running ``work`` again."""
+        record = self.results / f"{run}_runs.json"
+        if self.opt.reuse and record.is_file():
+            print(f"[{run}] reusing the finished runs recorded in {record}", flush=True)
+            return json.loads(record.read_text())
+        done = work()
+        record.write_text(json.dumps(done))
+        return done
 
     def epochs(self, iters: int) -> int:
         """Epochs that give at least ``iters`` optimiser steps."""
@@ -516,22 +527,17 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, dict[str, tup
     for seed in opt.seeds:
         prefix = f"{opt.name}_s{seed}"
         architecture = pipeline.architecture(seed, "--sr_residual", opt.sr_residual)
-        record = pipeline.results / f"{prefix}_runs.json"  # written once a seed's runs are complete
-        if opt.reuse and record.is_file():
-            print(f"[{prefix}] reusing the finished runs recorded in {record}", flush=True)
-            finished = json.loads(record.read_text())
-            seconds, folders = tuple(finished["train_seconds"]), {
-                "IRSRNet": Path(finished["folders"][0]), gan_label: Path(finished["folders"][1]),
-                blend_label: Path(finished["folders"][2])}
-        else:
+
+        def train_and_test() -> dict:
             seconds = pipeline.train_pair(prefix, seed, architecture, opt.degradation_prob, vgg)
-            folders = {"IRSRNet": pipeline.test("irsrnet", f"{prefix}_irsrnet", opt.metrics, pipeline.results,
-                                                architecture),
-                       gan_label: pipeline.test("irsrgan", f"{prefix}_irsrgan", opt.metrics, pipeline.results,
-                                                architecture),
-                       blend_label: pipeline.interpolate(prefix, architecture)}
-            record.write_text(json.dumps({"train_seconds": list(seconds),
-                                          "folders": [str(folder) for folder in folders.values()]}))
+            folders = (pipeline.test("irsrnet", f"{prefix}_irsrnet", opt.metrics, pipeline.results, architecture),
+                       pipeline.test("irsrgan", f"{prefix}_irsrgan", opt.metrics, pipeline.results, architecture),
+                       pipeline.interpolate(prefix, architecture))
+            return {"train_seconds": list(seconds), "folders": [str(folder) for folder in folders]}
+
+        finished = pipeline.finished(prefix, train_and_test)
+        seconds = tuple(finished["train_seconds"])
+        folders = dict(zip(("IRSRNet", gan_label, blend_label), map(Path, finished["folders"])))
         if bicubic_folder is None:
             bicubic_folder = pipeline.bicubic(folders["IRSRNet"])
             first_folders = {"bicubic": bicubic_folder, **folders}
@@ -586,7 +592,8 @@ def degradation_ablation(pipeline: Pipeline) -> None:
                 name = f"{opt.name}_s{seed}"
             else:
                 name = f"{opt.name}_s{seed}_degradation{arm_index}"
-                pipeline.train_pair(name, seed, architecture, probability, None)
+                pipeline.finished(name, lambda: {"train_seconds": list(
+                    pipeline.train_pair(name, seed, architecture, probability, None))})
             # Degraded test LR is made from HR (--sr_input hr): stored LR folders hold clean LR only.
             for test_set, flags in (("clean", ()), ("degraded", ("--eval_degradation", "fixed", "--sr_input", "hr"))):
                 folder = pipeline.test("irsrnet", f"{name}_irsrnet", metrics, pipeline.results / test_set,
@@ -627,10 +634,16 @@ def architecture_ablation(pipeline: Pipeline, vgg: VggChoice) -> None:
             name = f"{opt.name}_s{seed}_{net}_rgb"
             architecture = [*pipeline.architecture(seed, "--sr_residual", opt.sr_residual), "--netG", net,
                             "--input_nc", "3", "--output_nc", "3"]
-            seconds = pipeline.train_pair(name, seed, architecture, opt.degradation_prob, vgg)
-            folder = pipeline.test("irsrgan", f"{name}_irsrgan", metrics, pipeline.results, architecture)
+
+            def train_and_test() -> dict:
+                seconds = pipeline.train_pair(name, seed, architecture, opt.degradation_prob, vgg)
+                folder = pipeline.test("irsrgan", f"{name}_irsrgan", metrics, pipeline.results, architecture)
+                return {"train_seconds": list(seconds), "folders": [str(folder)]}
+
+            finished = pipeline.finished(name, train_and_test)
+            folder = Path(finished["folders"][0])
             method_runs.seeds[seed] = read_per_image(folder, metrics)
-            method_runs.train_seconds.append(sum(seconds))
+            method_runs.train_seconds.append(sum(finished["train_seconds"]))
             spreads.append(channel_spread(folder))
         images = list(next(iter(method_runs.seeds.values())))
         row = aggregate(method_runs, {ALL_SOURCES: images}, None)[ALL_SOURCES]

@@ -113,6 +113,16 @@ def test_ablations_compare_degradation_arms_and_generators(tmp_path):
         assert float(row["colour_spread"]) >= 0.0 and float(row["train_seconds"]) > 0.0
     assert "colour_spread" in result.stdout
 
+    # --reuse rebuilds all three tables from the recorded runs without training anything again.
+    tables = {name: (results / name).read_text() for name in
+              ("sr_table.csv", "sr_table_degradation.csv", "sr_table_architecture.csv")}
+    reused = run_script("scripts/reproduce_sr_table.py", "--dataroot", str(root), "--seeds", "0", *MICRO,
+                        "--metrics", "psnr", "--ablations", "degradation,architecture", "--reuse", cwd=tmp_path)
+    assert "] training" not in reused.stdout
+    for run in ("sr_table_s0", "sr_table_s0_degradation0", "sr_table_s0_crdb_rgb", "sr_table_s0_rrdb_rgb"):
+        assert f"[{run}] reusing" in reused.stdout
+    assert {name: (results / name).read_text() for name in tables} == tables
+
 
 def test_weights_come_from_the_cache_a_file_or_are_left_out(tmp_path, monkeypatch):
     monkeypatch.setattr(table_script.torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
