@@ -13,8 +13,10 @@ are on the grey levels (0..255); PSNR-Y/SSIM-Y on BT.601 luma (16 + 219 g / 255,
 and IRSRGAN convention, about +1.32 dB on PSNR). "sharpness" is the mean log2 variance of the
 Laplacian of the output (the numerator of IRSRGAN's LPIPS-I; HR's own value is printed beside
 it): closer to HR's is sharper without being noisier. "vs bicubic" is the PSNR gain and the
-share of (seed, image) pairs where the method beats bicubic. When the test split has one
-folder per source (``test/HR/<source>/``), every row is repeated per source.
+share of (seed, image) pairs where the method beats bicubic. A second reference row is HR
+band-limited to the LR's Nyquist frequency (an ideal low-pass): all the LR can carry restored,
+nothing invented; a method above it has restored detail learned from the training images. When
+the test split has one folder per source (``test/HR/<source>/``), every row is repeated per source.
 
     python scripts/reproduce_sr_table.py                              # synthetic SR data, CPU recipe, 3 seeds
     python scripts/reproduce_sr_table.py --dataroot datasets/real_sr --seeds 0
@@ -73,6 +75,9 @@ COLUMN_TITLES = {"psnr": "PSNR ↑", "ssim": "SSIM ↑", "rmse": "RMSE ↓", "ps
                  "lpips": "LPIPS ↓", "lpips_i": "LPIPS-I ↑", "lpips_i_ref": "LPIPS-I-ref ↑",
                  "sharpness": "sharpness"}
 RANDOM_LPIPS_NOTE = "random VGG, not comparable"
+# A landmark row: everything below the LR's Nyquist restored exactly, nothing above it. A method above it
+# has restored detail the LR does not carry (learned from the training images).
+BAND_LIMITED_LABEL = "HR band-limited to the LR's Nyquist"
 # torchvision's ImageNet weight files, as its weights API names them in <hub dir>/checkpoints.
 VGG16_FILE = "vgg16-397923af.pth"
 VGG19_FILE = "vgg19-dcbb9e9d.pth"
@@ -159,18 +164,42 @@ def bicubic_upscale(image: np.ndarray, scale: int) -> np.ndarray:
     return np.clip(np.rint(np.stack(planes, axis=2)), 0, peak).astype(image.dtype)
 
 
-def write_bicubic_results(source: Path, target: Path, scale: int) -> Path:
-    """A results folder like test.py's: the bicubic upscaling of each LR image of ``source`` as ``SR``."""
+def band_limit(image: np.ndarray, scale: int) -> np.ndarray:
+    """``image`` (H x W x C) in float with every frequency at or above the Nyquist frequency of its
+    1/``scale`` version removed: an ideal low-pass, on the mirrored image so that its edges do not wrap
+    around. What an upscaler that restored all the LR can carry, and invented nothing, would output."""
+    height, width = image.shape[:2]
+    mirrored = np.pad(image.astype(np.float64), ((0, height), (0, width), (0, 0)), mode="symmetric")
+    cutoff = 0.5 / scale
+    keep = ((np.abs(np.fft.fftfreq(2 * height)) < cutoff)[:, None]
+            & (np.abs(np.fft.fftfreq(2 * width)) < cutoff)[None, :])
+    return np.fft.ifft2(np.fft.fft2(mirrored, axes=(0, 1)) * keep[..., None], axes=(0, 1)).real[:height, :width]
+
+
+def reference_upscalers(scale: int) -> dict[str, tuple[str, Callable[[np.ndarray, np.ndarray], np.ndarray]]]:
+    """The table's reference rows, bicubic first: ``{folder name: (label, (LR, HR) -> output)}``, outputs of
+    HR's size and dtype."""
+
+    def band_limited_hr(_: np.ndarray, hr: np.ndarray) -> np.ndarray:
+        return np.clip(np.rint(band_limit(hr, scale)), 0, np.iinfo(hr.dtype).max).astype(hr.dtype)
+
+    return {"bicubic": ("bicubic", lambda lr, _: bicubic_upscale(lr, scale)),
+            "band_limited": (BAND_LIMITED_LABEL, band_limited_hr)}
+
+
+def write_reference_results(source: Path, target: Path, name: str,
+                            upscale: Callable[[np.ndarray, np.ndarray], np.ndarray], scale: int) -> Path:
+    """A results folder like test.py's: ``upscale(LR, HR)`` of each image pair of ``source`` as ``SR``."""
     pairs, _, _ = find_result_pairs(source, "LR", "HR")
     images = target / "images"
     if target.exists():
         shutil.rmtree(target)
     images.mkdir(parents=True)
     for pair in pairs:
-        upscaled = bicubic_upscale(read_image(pair.output), scale)
-        write_image(images / f"{pair.image}_SR.png", upscaled[..., 0] if upscaled.shape[2] == 1 else upscaled)
+        output = upscale(read_image(pair.output), read_image(pair.target))
+        write_image(images / f"{pair.image}_SR.png", output[..., 0] if output.shape[2] == 1 else output)
         shutil.copyfile(pair.target, images / f"{pair.image}_HR.png")
-    write_manifest(target, name="bicubic", images=len(pairs), visuals=["SR", "HR"], output_visual="SR",
+    write_manifest(target, name=name, images=len(pairs), visuals=["SR", "HR"], output_visual="SR",
                    target_visual="HR", metric_settings={"crop_border": scale})
     return target
 
@@ -499,11 +528,16 @@ class Pipeline:
         ema = folder / "latest_net_G_ema.pth"
         return ema if ema.is_file() else folder / "latest_net_G.pth"
 
-    def bicubic(self, lr_source: Path) -> Path:
-        folder = write_bicubic_results(lr_source, self.results / f"{self.opt.name}_bicubic" / "test", self.opt.scale)
-        run("scripts/evaluate.py", [str(folder), "--crop_border", str(self.opt.scale), "--label", "bicubic",
-                                    *self.metric_flags(self.opt.metrics)], self.log, self.opt.threads)
-        return folder
+    def references(self, lr_source: Path) -> dict[str, Path]:
+        """The reference rows' results folders (bicubic first), made from ``lr_source``'s LR and HR images."""
+        folders = {}
+        for name, (label, upscale) in reference_upscalers(self.opt.scale).items():
+            folder = write_reference_results(lr_source, self.results / f"{self.opt.name}_{name}" / "test", name,
+                                             upscale, self.opt.scale)
+            run("scripts/evaluate.py", [str(folder), "--crop_border", str(self.opt.scale), "--label", label,
+                                        *self.metric_flags(self.opt.metrics)], self.log, self.opt.threads)
+            folders[label] = folder
+        return folders
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, dict[str, tuple[float, float]]]]:
@@ -523,7 +557,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, dict[str, tup
     blend_label = f"interpolated (alpha = {opt.alpha:g})"
     runs = {label: MethodRuns({}, []) for label in ("IRSRNet", gan_label, blend_label)}
     first_folders: dict[str, Path] = {}
-    bicubic_folder = None
+    reference_folders: dict[str, Path] = {}
     for seed in opt.seeds:
         prefix = f"{opt.name}_s{seed}"
         architecture = pipeline.architecture(seed, "--sr_residual", opt.sr_residual)
@@ -538,25 +572,27 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, dict[str, tup
         finished = pipeline.finished(prefix, train_and_test)
         seconds = tuple(finished["train_seconds"])
         folders = dict(zip(("IRSRNet", gan_label, blend_label), map(Path, finished["folders"])))
-        if bicubic_folder is None:
-            bicubic_folder = pipeline.bicubic(folders["IRSRNet"])
-            first_folders = {"bicubic": bicubic_folder, **folders}
+        if not reference_folders:
+            reference_folders = pipeline.references(folders["IRSRNet"])
+            first_folders = {"bicubic": reference_folders["bicubic"], **folders}
         for (label, folder), train_seconds in zip(folders.items(), (seconds[0], seconds[1], 0.0)):
             runs[label].seeds[seed] = read_per_image(folder, opt.metrics)
             runs[label].train_seconds.append(train_seconds)
-    assert bicubic_folder is not None
+    assert reference_folders
     runs["IRSRNet"].iters, runs[gan_label].iters = str(opt.psnr_iters), str(opt.gan_iters)
 
-    bicubic = read_per_image(bicubic_folder, opt.metrics)
+    references = {label: read_per_image(folder, opt.metrics) for label, folder in reference_folders.items()}
+    bicubic = references["bicubic"]
     groups = source_groups(list(bicubic), image_sources(Path(dataroot)))
-    rows = {"bicubic": aggregate(MethodRuns({seed: bicubic for seed in opt.seeds}, [0.0]), groups, None)}
+    rows = {label: aggregate(MethodRuns({seed: per_image for seed in opt.seeds}, [0.0]), groups, None)
+            for label, per_image in references.items()}
     rows.update({label: aggregate(method_runs, groups, bicubic) for label, method_runs in runs.items()})
-    extra = {"bicubic": {"train_seconds": "", "iters": ""}}
+    extra = {label: {"train_seconds": "", "iters": ""} for label in references}
     extra.update({label: {"train_seconds": f"{np.mean(r.train_seconds):.1f}" if any(r.train_seconds) else "",
                           "iters": r.iters} for label, r in runs.items()})
     csv_path = pipeline.results / f"{opt.name}.csv"
     write_table_csv(csv_path, rows, extra, lpips, "method")
-    hr_sharpness = np.mean(list(sharpness_per_image(bicubic_folder, "target").values()))
+    hr_sharpness = np.mean(list(sharpness_per_image(reference_folders["bicubic"], "target").values()))
     side_by_side = pipeline.results / f"{opt.name}_side_by_side.png"
     write_side_by_side(first_folders, side_by_side)
     print()

@@ -57,7 +57,8 @@ def test_micro_run_over_two_seeds_writes_the_table_per_source_and_the_side_by_si
     results = tmp_path / "results"
 
     rows = read_csv(results / "sr_table.csv")
-    methods = ["bicubic", "IRSRNet", "IRSRGAN (untrained-VGG19 loss)", "interpolated (alpha = 0.8)"]
+    methods = ["bicubic", "HR band-limited to the LR's Nyquist", "IRSRNet", "IRSRGAN (untrained-VGG19 loss)",
+               "interpolated (alpha = 0.8)"]
     assert [(row["method"], row["source"]) for row in rows] == [
         (method, source) for method in methods for source in ("all", "cam_a", "cam_b")]
     assert list(rows[0])[:10] == ["method", "source", "psnr", "psnr_std", "ssim", "ssim_std", "psnr_y", "psnr_y_std",
@@ -65,12 +66,12 @@ def test_micro_run_over_two_seeds_writes_the_table_per_source_and_the_side_by_si
     for row in rows:
         assert 5.0 < float(row["psnr"]) < 60.0 and -1.0 < float(row["ssim"]) <= 1.0
         assert float(row["psnr_y"]) == pytest.approx(float(row["psnr"]) + 20 * np.log10(255 / 219), abs=0.05)
-    # Two seeds: the networks differ between them, bicubic does not.
-    assert float(rows[0]["psnr_std"]) == 0.0 and float(rows[3]["psnr_std"]) > 0.0
+    # Two seeds: the networks differ between them, the reference rows do not.
+    assert float(rows[0]["psnr_std"]) == float(rows[3]["psnr_std"]) == 0.0 and float(rows[6]["psnr_std"]) > 0.0
     # 'all' is the mean over the three images, the sources over their own.
     by_source = {row["source"]: float(row["psnr"]) for row in rows if row["method"] == "bicubic"}
     assert by_source["all"] == pytest.approx((2 * by_source["cam_a"] + by_source["cam_b"]) / 3, abs=1e-6)
-    assert rows[3]["iters"] == "2" and rows[6]["iters"] == "1"
+    assert rows[6]["iters"] == "2" and rows[9]["iters"] == "1"
 
     header = next(line for line in result.stdout.splitlines() if line.startswith("| method"))
     assert header.startswith("| method | source | PSNR ↑ | SSIM ↑ | PSNR-Y ↑ | LPIPS ↓ (random VGG, not comparable) |")
@@ -152,3 +153,19 @@ def test_bicubic_upscale_keeps_dtype_channels_and_constant_images():
     upscaled = table_script.bicubic_upscale(flat, 3)
     assert upscaled.dtype == np.uint16 and upscaled.shape == (15, 21, 3)
     assert (upscaled == 40000).all()
+
+
+def test_band_limit_keeps_the_lr_band_and_removes_the_rest():
+    """Reference: cosines of the DCT-II basis, whose mirrored extension holds exactly one frequency,
+    k / (2 N) cycles per pixel; at x4 the LR band is below 1/8 cycles per pixel (k < N / 4)."""
+    height, width = 32, 48
+    y, x = np.mgrid[:height, :width] + 0.5
+    low = 100 + 30 * np.cos(np.pi * 5 * x / width) * np.cos(np.pi * 3 * y / height)  # 5/96, 3/64 cycles/px
+    high = 20 * np.cos(np.pi * 13 * x / width) + 10 * np.cos(np.pi * 9 * y / height)  # 13/96, 9/64: above 1/8
+    image = np.stack([low + high, low], axis=2)
+    limited = table_script.band_limit(image, 4)
+    assert limited.shape == image.shape
+    np.testing.assert_allclose(limited[..., 0], low, atol=1e-9)
+    np.testing.assert_allclose(limited[..., 1], low, atol=1e-9)
+    # At x2 the band reaches 1/4 cycles per pixel and keeps both.
+    np.testing.assert_allclose(table_script.band_limit(image, 2)[..., 0], low + high, atol=1e-9)
