@@ -1,5 +1,6 @@
 """Check a dataset folder: counts, sizes, channels, bit depth, unreadable files, unpaired names,
-pairs of different sizes and misregistration, printed as a table with one row per split.
+pairs of different sizes, misregistration and JPEG block artefacts, printed as a table with one row
+per split.
 
     python scripts/check_dataset.py datasets/kaist_aligned --workers 4
     python scripts/check_dataset.py datasets/llvip_aligned --registration_pairs -1 --csv llvip_check.csv
@@ -21,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from data.offline.dataset_check import check_dataset, format_report, write_item_csv
+from data.offline.dataset_check import MAX_BLOCKING, check_dataset, format_report, write_item_csv
 from data.offline.preparation import MANIFEST_NAME
 from util.errors import UserError, run_cli
 
@@ -42,6 +43,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="flag pairs whose estimated shift exceeds this many pixels (of image A / HR)")
     parser.add_argument("--min_response", type=float, default=0.12,
                         help="only flag estimates whose correlation peak is at least this (lower is guesswork)")
+    parser.add_argument("--max_blocking", type=float, default=MAX_BLOCKING,
+                        help="note images whose 8x8 compression blocking (step across JPEG block lines over the "
+                             "step elsewhere; about 1 when never compressed) exceeds this")
     parser.add_argument("--show", type=int, default=10, help="problems listed per kind and split")
     parser.add_argument("--csv", type=Path, default=None, help="also write one row per item to this CSV file")
     parser.add_argument("--workers", type=int, default=1, help="processes checking in parallel")
@@ -68,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     reports = check_dataset(args.root, plain_layout(args.root, args.layout), decode=not args.quick,
                             registration_pairs=0 if args.quick else args.registration_pairs,
                             max_side=args.registration_size, max_shift=args.max_shift,
-                            min_response=args.min_response, workers=args.workers)
+                            min_response=args.min_response, max_blocking=args.max_blocking, workers=args.workers)
     print(format_report(reports, args.show))
     print(f"checked {args.root} in {time.perf_counter() - started:.1f} s")
     if args.csv is not None:

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
+import math
 from pathlib import Path
 
 import cv2
@@ -14,7 +16,7 @@ from PIL import Image
 from conftest import run_script, write_aligned_dataset
 from data import create_dataset
 from data.image_headers import read_header
-from data.offline.dataset_check import check_dataset, estimate_shift, format_report
+from data.offline.dataset_check import check_dataset, compression_blocking, estimate_shift, format_report
 from data.offline.synthetic_v2ir import render_scene
 from options.train_options import TrainOptions
 from util.errors import UserError
@@ -175,3 +177,49 @@ def test_aligned_dataset_fails_at_start_up_on_an_empty_file(tmp_path):
     with pytest.raises(UserError, match=r"^cannot read image \S*A/0002\.png.*; 1 more of the 6 files of split "
                                         r"train .*B/0001\.png is empty"):
         create_dataset(opt, "train")
+
+
+def smooth_frame(seed: int, size: int = 96) -> np.ndarray:
+    """A thermal-like frame: smooth content plus one grey level of sensor noise."""
+    rng = np.random.default_rng(seed)
+    content = cv2.GaussianBlur(rng.normal(size=(size, size)), (0, 0), 6)
+    return np.clip(100 + 30 * content / content.std() + rng.normal(0, 1, content.shape), 0, 255).astype(np.uint8)
+
+
+def through_jpeg(image: np.ndarray, quality: int) -> np.ndarray:
+    """``image`` as it decodes after a JPEG round trip (the pixels a later PNG would keep)."""
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, "JPEG", quality=quality)
+    return np.array(Image.open(buffer))
+
+
+def test_compression_blocking_separates_raw_frames_from_jpeg_ones():
+    for seed in range(3):
+        frame = smooth_frame(seed)
+        assert 0.9 < compression_blocking(frame[..., None]) < 1.1
+        assert compression_blocking(through_jpeg(frame, 40)[..., None]) > 1.5
+        # the grid is anchored at the top-left corner, as JPEG's is: a crop off the grid hides it
+        assert compression_blocking(through_jpeg(frame, 40)[4:, 4:, None]) < 1.2
+    blocks = np.kron(np.arange(16, dtype=np.uint8).reshape(4, 4) * 10, np.ones((8, 8), np.uint8))
+    assert compression_blocking(blocks[..., None]) == math.inf  # steps only on the block lines
+    assert compression_blocking(np.full((32, 32, 1), 7, np.uint8)) is None  # flat: undefined
+    assert compression_blocking(np.zeros((12, 40, 1), np.uint8)) is None  # smaller than two blocks
+
+
+def test_check_notes_jpeg_blocked_references_without_failing(tmp_path):
+    root = tmp_path / "sr"
+    for name, quality in (("raw", None), ("jpeg", 40)):
+        hr = smooth_frame(len(name))
+        hr = hr if quality is None else through_jpeg(hr, quality)
+        write_image(root / "test" / "HR" / f"{name}.png", hr)
+        write_image(root / "test" / "LR" / "x4" / f"{name}.png", cv2.resize(hr, (24, 24), interpolation=cv2.INTER_AREA))
+    result = run_script("scripts/check_dataset.py", str(root), "--strict", "--csv", str(tmp_path / "items.csv"),
+                        cwd=tmp_path, check=False)
+    assert result.returncode == 0 and "no problems found" in result.stdout  # a note, not a problem
+    noted = [line for line in result.stdout.splitlines() if "8x8 compression blocking" in line]
+    assert len(noted) == 1 and noted[0].endswith(str(root / "test" / "HR" / "jpeg.png"))
+    assert "1 image(s) carry JPEG block artefacts" in result.stdout
+    rows = {row["key"]: row["blocking"].split() for row in csv.DictReader(open(tmp_path / "items.csv"))}
+    assert float(rows["jpeg"][0]) > 1.5 and float(rows["raw"][0]) < 1.1 and len(rows["raw"]) == 2
+    quiet = run_script("scripts/check_dataset.py", str(root), "--max_blocking", "5", cwd=tmp_path)
+    assert "compression blocking" not in quiet.stdout

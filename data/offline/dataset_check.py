@@ -1,8 +1,9 @@
 """Checking a dataset folder before training on it.
 
 Finds the splits and their layout, then reports per split: counts, image sizes, channels,
-bit depth, empty or unreadable files, names without a partner, pairs of different sizes and
-a misregistration estimate per pair (phase correlation of edge maps).
+bit depth, empty or unreadable files, names without a partner, pairs of different sizes, a
+misregistration estimate per pair (phase correlation of edge maps) and, as a note, images that
+carry JPEG's 8x8 block artefacts (a poor reference for PSNR/SSIM: scores reward reproducing them).
 
 The cheap part that datasets run when they are built (``check_files_quickly``: a few header
 bytes per file, no decoding) is ``data/image_headers.py``; this module is the full offline check
@@ -40,6 +41,7 @@ from util.image_io import convert_channels, is_image_file, read_image, to_unit_r
 
 _SPLIT_ROLE_FOLDERS = {"A", "B", "HR", "LR"}
 _SPLIT_NAMES = {"train", "val", "test"}
+MAX_BLOCKING = 1.3  # compression_blocking above this is noted: raw thermal frames measure up to about 1.25
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,28 @@ def estimate_shift(first: np.ndarray, second: np.ndarray, max_side: int = 512) -
     if not (math.isfinite(dx) and math.isfinite(dy) and math.isfinite(response)):  # featureless images
         return Registration(0.0, 0.0, 0.0)
     return Registration(dx * width / size[0], dy * height / size[1], float(response))
+
+
+def compression_blocking(image: np.ndarray, block: int = 8) -> float | None:
+    """JPEG-style block artefacts: the mean absolute step between neighbouring pixels across the
+    lines of a ``block``-pixel grid anchored at the top-left corner, over the mean step elsewhere.
+
+    About 1 for images never block-compressed (0.8-1.25 on raw thermal frames); re-encoding such
+    a frame as JPEG at quality 90 gives about 1.2-1.45, at 75 about 1.5-2. Compression artefacts
+    survive a later lossless save (PNG), which is why the pixels are measured, not the file type.
+    None when undefined: smaller than two blocks, or flat; infinite for pure blocks.
+    """
+    grey = convert_channels(to_unit_range(image), 1)[..., 0].astype(np.float64)
+    if min(grey.shape) < 2 * block:
+        return None
+    across, down = np.abs(np.diff(grey, axis=1)), np.abs(np.diff(grey, axis=0))
+    on_x = np.arange(across.shape[1]) % block == block - 1
+    on_y = np.arange(down.shape[0]) % block == block - 1
+    inside = np.concatenate([across[:, ~on_x].ravel(), down[~on_y].ravel()]).mean()
+    boundary = np.concatenate([across[:, on_x].ravel(), down[on_y].ravel()]).mean()
+    if inside == 0:
+        return math.inf if boundary > 0 else None
+    return float(boundary / inside)
 
 
 def images_under(folder: Path) -> list[Path]:
@@ -196,6 +220,7 @@ class ItemReport:
     errors: list[str]
     size_problem: str | None = None
     registration: Registration | None = None
+    blocking: tuple[float | None, ...] = ()  # compression_blocking of each image, when decoded
 
 
 @dataclass(frozen=True)
@@ -229,10 +254,11 @@ def inspect_item(task: CheckTask) -> ItemReport:
     except UserError as error:
         report.errors.append(str(error))
         return report
+    if task.layout == "ab" and report.size_problem is None:
+        half = images[0].shape[1] // 2
+        images = [images[0][:, :half], images[0][:, half:]]
+    report.blocking = tuple(compression_blocking(image) for image in images)
     if task.register and report.size_problem is None and task.layout in ("ab", "folders", "sr"):
-        if task.layout == "ab":
-            half = images[0].shape[1] // 2
-            images = [images[0][:, :half], images[0][:, half:]]
         report.registration = estimate_shift(images[0], images[1], task.max_side)
     return report
 
@@ -257,6 +283,7 @@ class SplitReport:
     items: list[ItemReport]
     max_shift: float
     min_response: float
+    max_blocking: float
 
     @property
     def unreadable(self) -> list[ItemReport]:
@@ -288,6 +315,13 @@ class SplitReport:
         return [item for item in self.items if self.is_misregistered(item)]
 
     @property
+    def blocky(self) -> list[tuple[Path, float]]:
+        """Images whose 8x8 compression blocking exceeds ``max_blocking``: a note, not a problem (JPEG
+        datasets are usable for training; as PSNR/SSIM references they reward reproducing artefacts)."""
+        return [(item.paths[min(index, len(item.paths) - 1)], value) for item in self.items  # ab: one file, 2 halves
+                for index, value in enumerate(item.blocking) if value is not None and value > self.max_blocking]
+
+    @property
     def problem_count(self) -> int:
         return (len(self.unreadable) + len(self.contents.unpaired) + len(self.size_problems)
                 + len(self.misregistered))
@@ -312,7 +346,7 @@ def _infer_scale(contents: SplitContents) -> int | None:
 
 def check_dataset(root: Path, plain_layout: str = "images", decode: bool = True, registration_pairs: int = 200,
                   max_side: int = 512, max_shift: float = 2.0, min_response: float = 0.12,
-                  workers: int = 1) -> list[SplitReport]:
+                  max_blocking: float = MAX_BLOCKING, workers: int = 1) -> list[SplitReport]:
     """Check every split under ``root``.
 
     ``registration_pairs`` pairs per split (evenly spaced; -1 for all, 0 for none) get a
@@ -325,7 +359,7 @@ def check_dataset(root: Path, plain_layout: str = "images", decode: bool = True,
         chosen = _evenly_spaced(len(contents.items), registration_pairs)
         tasks = [CheckTask(contents.layout, key, paths, contents.scale, decode, index in chosen, max_side)
                  for index, (key, paths) in enumerate(contents.items)]
-        reports.append(SplitReport(contents, _run(tasks, workers), max_shift, min_response))
+        reports.append(SplitReport(contents, _run(tasks, workers), max_shift, min_response, max_blocking))
     return reports
 
 
@@ -356,12 +390,21 @@ def _per_role(report: SplitReport, describe) -> str:
     return texts[0] if len(set(texts)) == 1 else " / ".join(texts)
 
 
+def _median_blocking(report: SplitReport) -> str:
+    texts = []
+    for index in range(len(report.contents.roles)):
+        values = [item.blocking[index] for item in report.items
+                  if len(item.blocking) > index and item.blocking[index] is not None]
+        texts.append(f"{np.median(values):.2f}" if values else "-")
+    return texts[0] if len(set(texts)) == 1 else " / ".join(texts)
+
+
 def format_report(reports: Sequence[SplitReport], show: int = 10) -> str:
     """A Markdown table with one row per split, then the first ``show`` problems of each kind."""
     lines = [
         "| split | layout | items | size (WxH) | channels | bits | unreadable | unpaired | size mismatch "
-        "| registered | uncertain | median shift | max shift | misregistered |",
-        "|---|---|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| registered | uncertain | median shift | max shift | misregistered | 8x8 blocking (median) |",
+        "|---|---|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for report in reports:
         contents = report.contents
@@ -376,7 +419,7 @@ def format_report(reports: Sequence[SplitReport], show: int = 10) -> str:
             f"| {len(report.unreadable)} | {len(contents.unpaired)} | {len(report.size_problems)} | {len(shifts)} "
             f"| {len(report.uncertain)} "
             f"| {f'{np.median(shifts):.2f} px' if shifts else '-'} | {f'{max(shifts):.2f} px' if shifts else '-'} "
-            f"| {len(report.misregistered)} |"
+            f"| {len(report.misregistered)} | {_median_blocking(report)} |"
         )
     problems = []
     for report in reports:
@@ -389,16 +432,25 @@ def format_report(reports: Sequence[SplitReport], show: int = 10) -> str:
             f"px, response {item.registration.response:.3f}"
             for item in sorted(report.misregistered, key=lambda item: -item.registration.shift)[:show]
         ]
+    notes = []
+    for report in reports:
+        blocky = report.blocky
+        notes += [f"- {report.contents.name}: 8x8 compression blocking {value:.2f} (above {report.max_blocking}): "
+                  f"{path}" for path, value in sorted(blocky, key=lambda entry: -entry[1])[:show]]
+        if blocky:
+            notes.append(f"- {report.contents.name}: {len(blocky)} image(s) carry JPEG block artefacts; fine to train "
+                         "on, but PSNR/SSIM against them as references reward reproducing the artefacts")
     total = sum(report.problem_count for report in reports)
     summary = f"{total} problem(s) found" if total else "no problems found"
-    return "\n".join(lines + [""] + problems + ([""] if problems else []) + [summary])
+    return "\n".join(lines + [""] + problems + notes + ([""] if problems or notes else []) + [summary])
 
 
 def write_item_csv(path: Path, reports: Sequence[SplitReport]) -> None:
     """One row per item: files, size, status and the registration estimate."""
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["split", "key", "files", "width", "height", "status", "dx", "dy", "shift", "response"])
+        writer.writerow(["split", "key", "files", "width", "height", "status", "dx", "dy", "shift", "response",
+                         "blocking"])
         for report in reports:
             for item in report.items:
                 header = item.headers[0]
@@ -410,4 +462,5 @@ def write_item_csv(path: Path, reports: Sequence[SplitReport]) -> None:
                     header.width if header else "", header.height if header else "", status,
                     *((f"{registration.dx:.3f}", f"{registration.dy:.3f}", f"{registration.shift:.3f}",
                        f"{registration.response:.4f}") if registration else ("", "", "", "")),
+                    " ".join("" if value is None else f"{value:.3f}" for value in item.blocking),
                 ])
