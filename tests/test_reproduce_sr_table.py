@@ -109,7 +109,11 @@ def test_ablations_compare_degradation_arms_and_generators(tmp_path):
         assert image.format == "PNG" and image.width > 400
 
     generators = read_csv(results / "sr_table_architecture.csv")
-    assert [row["generator"].split()[0] for row in generators] == ["CRDB", "RRDB"]
+    assert [row["generator"].split(", ")[0] for row in generators] == ["CRDB (3-channel)"] * 2 + ["RRDB (3-channel)"] * 2
+    assert [row["generator"].split(", ")[1].split()[0] for row in generators] == ["IRSRNet", "IRSRGAN"] * 2
+    # each stage's row is its own test run: the PSNR stage's, read back from its metrics file
+    psnr_stage = read_csv(results / "sr_table_s0_crdb_rgb_irsrnet" / "test_latest" / "metrics.csv")
+    assert float(generators[0]["psnr"]) == pytest.approx(np.mean([float(row["psnr"]) for row in psnr_stage]), abs=1e-3)
     for row in generators:  # 3-channel output of grey images: the channels may drift apart, never negatively
         assert float(row["colour_spread"]) >= 0.0 and float(row["train_seconds"]) > 0.0
     assert "colour_spread" in result.stdout
