@@ -109,7 +109,8 @@ def test_ablations_compare_degradation_arms_and_generators(tmp_path):
         assert image.format == "PNG" and image.width > 400
 
     generators = read_csv(results / "sr_table_architecture.csv")
-    assert [row["generator"].split(", ")[0] for row in generators] == ["CRDB (3-channel)"] * 2 + ["RRDB (3-channel)"] * 2
+    assert [row["generator"].split(", ")[0] for row in generators] == ["CRDB (3-channel)"] * 2 + [
+        "RRDB (3-channel)"] * 2
     assert [row["generator"].split(", ")[1].split()[0] for row in generators] == ["IRSRNet", "IRSRGAN"] * 2
     # each stage's row is its own test run: the PSNR stage's, read back from its metrics file
     psnr_stage = read_csv(results / "sr_table_s0_crdb_rgb_irsrnet" / "test_latest" / "metrics.csv")
