@@ -1,10 +1,11 @@
-"""Mixed precision (``--amp none|bf16|fp16``): the autocast region and the loss scaler.
+"""Mixed precision (``--amp none|bf16|fp16|auto``): the autocast region and the loss scaler.
 
 Every model runs its forward passes and losses inside :meth:`MixedPrecision.autocast` and
 sends each backward pass and optimizer step through :meth:`backward` and :meth:`step`, so
 one object decides the precision of all models. bf16 keeps fp32's exponent range and needs
 no loss scaling; fp16 (CUDA only) scales the loss with a ``GradScaler`` so that small
-gradients do not underflow, and skips the steps whose gradients overflowed.
+gradients do not underflow, and skips the steps whose gradients overflowed. ``auto`` is bf16
+where the hardware computes bf16 convolutions natively, fp32 elsewhere (:func:`resolve_amp`).
 """
 from __future__ import annotations
 
@@ -15,8 +16,26 @@ import torch
 
 from util.errors import UserError
 
-AMP_MODES = ("none", "bf16", "fp16")
+AMP_MODES = ("none", "bf16", "fp16", "auto")
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def native_bf16(device: str | torch.device) -> bool:
+    """Whether ``device`` runs bf16 convolutions in hardware: a CUDA GPU with bf16, or a CPU with AMX tiles.
+
+    Elsewhere (AVX-512 BF16 without AMX included) oneDNN emulates them and a bf16 step is slower than fp32.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and torch.cpu._is_amx_tile_supported()
+
+
+def resolve_amp(mode: str, device: str | torch.device) -> str:
+    """``--amp auto`` -> ``bf16`` where :func:`native_bf16`, else ``none``; other modes unchanged."""
+    if mode != "auto":
+        return mode
+    return "bf16" if native_bf16(device) else "none"
 
 
 class MixedPrecision:
@@ -25,6 +44,7 @@ class MixedPrecision:
     def __init__(self, mode: str, device: torch.device) -> None:
         if mode not in AMP_MODES:
             raise UserError(f"--amp must be one of {', '.join(AMP_MODES)}, got {mode!r}")
+        mode = resolve_amp(mode, device)
         if mode == "fp16" and device.type != "cuda":
             raise UserError(f"--amp fp16 needs a CUDA device (this run uses {device}); on CPU use --amp bf16")
         self.mode, self.device = mode, device

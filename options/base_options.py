@@ -21,7 +21,7 @@ import torch
 import data
 import models
 from data.base_dataset import BAD_IMAGE_POLICIES
-from models.precision import AMP_MODES
+from models.precision import AMP_MODES, resolve_amp
 from options.config_file import (
     check_unknown_keys,
     config_defaults,
@@ -84,8 +84,9 @@ class BaseOptions:
 
         g = parser.add_argument_group("speed (every model; see scripts/benchmark.py)")
         g.add_argument("--amp", default="none", choices=AMP_MODES,
-                       help="mixed precision: bf16 autocast (CPU and recent GPUs) or fp16 autocast with loss scaling "
-                            "(CUDA only); weights and optimizer states stay fp32")
+                       help="mixed precision: bf16 autocast (CPU and recent GPUs), fp16 autocast with loss scaling "
+                            "(CUDA only), or auto: bf16 where the hardware runs it natively (GPUs with bf16, CPUs "
+                            "with AMX), fp32 elsewhere; weights and optimizer states stay fp32")
         g.add_argument("--channels_last", action="store_true",
                        help="channels-last (NHWC) memory layout for networks and inputs, faster convolutions")
         g.add_argument("--compile", action="store_true",
@@ -265,6 +266,7 @@ class BaseOptions:
         if opt.load_size is None:
             opt.load_size = round(opt.crop_size * 286 / 256) if self.is_train else opt.crop_size
         opt.device = resolve_device(opt.device, opt.gpu_ids)
+        opt.amp = resolve_amp(opt.amp, opt.device)  # recorded as run, not as "auto"
 
     def validate(self, opt: argparse.Namespace) -> None:
         for option in ("ngf", "ndf", "n_layers_D", "max_dataset_size", "display_winsize"):

@@ -52,6 +52,8 @@ import torch
 from PIL import Image
 
 from data.image_folder import find_images
+from models.precision import resolve_amp
+from options.base_options import resolve_device
 from options.config_file import read_config
 from scripts.reproduction import (
     ALL_SOURCES,
@@ -85,6 +87,9 @@ VGG19_FILE = "vgg19-dcbb9e9d.pth"
 # noise, short enough not to mix in the early, worse weights of a short run.
 EMA_HORIZON_SHARE = 0.1
 # The CPU recipe's sizes and rates: the defaults of this script's options (which override them).
+# IRSRNet's steps by training precision: what the 20-minute budget of two CPU cores holds (docs/sr_recipe.md).
+# A bf16 step on a CPU with AMX (or a GPU) takes about 0.4 of an fp32 one, so it runs more of them.
+RECIPE_PSNR_ITERS = {"bf16": 5000, "none": 1000}
 CPU_CONFIGS = {model: REPO_ROOT / "configs" / "cpu" / f"{model}_x4.yaml" for model in ("irsrnet", "irsrgan")}
 
 
@@ -379,7 +384,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="HR training patch (at least 64 for the discriminator)")
     g.add_argument("--batch_size", type=int, default=psnr["batch_size"])
     g.add_argument("--max_dataset_size", type=int, default=1_000_000, help="training images used")
-    g.add_argument("--psnr_iters", type=int, default=1000, help="optimiser steps of each IRSRNet run (cosine decay)")
+    g.add_argument("--amp", default="auto", choices=["auto", "bf16", "none"],
+                   help="training precision: auto = bf16 (with channels-last) where the hardware runs it natively "
+                        "(CPUs with AMX, GPUs with bf16), fp32 (none) elsewhere")
+    g.add_argument("--psnr_iters", type=int, default=None,
+                   help="optimiser steps of each IRSRNet run (cosine decay); default by precision: "
+                        + ", ".join(f"{steps} in {mode}" for mode, steps in RECIPE_PSNR_ITERS.items()))
     g.add_argument("--gan_iters", type=int, default=200, help="optimiser steps of the IRSRGAN stage")
     g.add_argument("--psnr_lr", type=float, default=psnr["lr"],
                    help="IRSRNet's Adam rate; the published 2e-4 is too slow for a few thousand steps of a small net")
@@ -417,6 +427,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     opt = parser.parse_args(argv)
     opt.metrics = parse_metric_names(opt.metrics)
     opt.seeds = parse_seeds(opt.seeds)
+    opt.amp = resolve_amp(opt.amp, resolve_device("auto"))  # the device train.py picks by default
+    if opt.psnr_iters is None:
+        opt.psnr_iters = RECIPE_PSNR_ITERS[opt.amp]
     opt.ablations = tuple(part.strip() for part in opt.ablations.split(",") if part.strip())
     unknown = sorted(set(opt.ablations) - set(ABLATIONS))
     if unknown:
@@ -483,7 +496,8 @@ class Pipeline:
                 "--crop_size", str(opt.crop_size), "--batch_size", str(opt.batch_size), "--max_dataset_size",
                 str(opt.max_dataset_size), "--n_epochs", str(self.epochs(iters)), "--n_epochs_decay", "0",
                 "--ema_decay", f"{ema_decay(iters):.6f}", "--val_freq", "0", "--save_epoch_freq", "1000000",
-                "--display_id", "0", "--no_html", *flags, *shlex.split(opt.train_args)]
+                "--display_id", "0", "--no_html", "--amp", opt.amp, *(["--channels_last"] if opt.amp == "bf16" else []),
+                *flags, *shlex.split(opt.train_args)]
         print(f"[{name}] training {model} for {self.epochs(iters)} epoch(s) (~{iters} steps) ...", flush=True)
         return run("train.py", args, self.log, opt.threads)
 
@@ -552,6 +566,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, dict[str, tup
     pipeline = Pipeline(opt, dataroot, lpips)
     pipeline.log.unlink(missing_ok=True)
     print(f"log of every run: {pipeline.log}", flush=True)
+    print(f"training precision {'bf16' if opt.amp == 'bf16' else 'fp32'}: IRSRNet {opt.psnr_iters} steps, "
+          f"IRSRGAN {opt.gan_iters}", flush=True)
 
     gan_label = vgg.label
     blend_label = f"interpolated (alpha = {opt.alpha:g})"

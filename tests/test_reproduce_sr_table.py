@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from conftest import run_script
+from models.precision import resolve_amp
 from scripts import reproduce_sr_table as table_script
 from util.image_io import read_image, write_image
 
@@ -72,6 +75,11 @@ def test_micro_run_over_two_seeds_writes_the_table_per_source_and_the_side_by_si
     by_source = {row["source"]: float(row["psnr"]) for row in rows if row["method"] == "bicubic"}
     assert by_source["all"] == pytest.approx((2 * by_source["cam_a"] + by_source["cam_b"]) / 3, abs=1e-6)
     assert rows[6]["iters"] == "2" and rows[9]["iters"] == "1"
+    # --amp auto reached train.py resolved, with channels-last exactly when it trains in bf16.
+    for stage in ("irsrnet", "irsrgan"):
+        saved = json.loads((tmp_path / "checkpoints" / f"sr_table_s0_{stage}" / "train_opt.json").read_text())
+        amp = resolve_amp("auto", "cpu")
+        assert (saved["options"]["amp"], saved["options"]["channels_last"]) == (amp, amp == "bf16")
 
     header = next(line for line in result.stdout.splitlines() if line.startswith("| method"))
     assert header.startswith("| method | source | PSNR ↑ | SSIM ↑ | PSNR-Y ↑ | LPIPS ↓ (random VGG, not comparable) |")
@@ -128,6 +136,16 @@ def test_ablations_compare_degradation_arms_and_generators(tmp_path):
     for run in ("sr_table_s0", "sr_table_s0_degradation0", "sr_table_s0_crdb_rgb", "sr_table_s0_rrdb_rgb"):
         assert f"[{run}] reusing" in reused.stdout
     assert {name: (results / name).read_text() for name in tables} == tables
+
+
+@pytest.mark.parametrize("amx", [True, False])
+def test_the_recipe_runs_more_steps_where_bf16_is_native(monkeypatch, amx):
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    opt = table_script.parse_args([])
+    assert (opt.amp, opt.psnr_iters) == (("bf16", 5000) if amx else ("none", 1000))
+    assert table_script.parse_args(["--amp", "none"]).psnr_iters == table_script.RECIPE_PSNR_ITERS["none"]
+    assert table_script.parse_args(["--psnr_iters", "7"]).psnr_iters == 7  # a given budget is kept
 
 
 def test_weights_come_from_the_cache_a_file_or_are_left_out(tmp_path, monkeypatch):

@@ -15,7 +15,7 @@ from conftest import write_aligned_dataset
 from data.loader import EpochSampler, SizeGroupedBatches
 from models import create_model
 from models.network_wrappers import unwrap
-from models.precision import MixedPrecision
+from models.precision import MixedPrecision, resolve_amp
 from options.train_options import TrainOptions
 from test_irsrgan import TINY_G
 from util import distributed
@@ -31,6 +31,18 @@ def test_fp16_needs_cuda(tmp_path, aligned_root):
     with pytest.raises(UserError, match="--amp fp16 needs a CUDA device .* use --amp bf16"):
         train_script.main(["--dataroot", str(aligned_root), "--checkpoints_dir", str(tmp_path), *TINY_TRAIN,
                            "--device", "cpu", "--amp", "fp16"])
+
+
+@pytest.mark.parametrize("amx", [True, False])
+def test_amp_auto_is_bf16_only_on_cpus_with_amx(tmp_path, aligned_root, monkeypatch, amx):
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    expected = "bf16" if amx else "none"
+    assert resolve_amp("auto", "cpu") == expected
+    assert resolve_amp("fp16", "cpu") == "fp16" and resolve_amp("none", "cpu") == "none"  # explicit modes kept
+    assert MixedPrecision("auto", torch.device("cpu")).mode == expected
+    opt = TrainOptions().parse(["--dataroot", str(aligned_root), "--checkpoints_dir", str(tmp_path), "--device",
+                                "cpu", "--amp", "auto"], save=False)
+    assert opt.amp == expected  # the run records what it ran, not "auto"
 
 
 def test_bf16_autocast_region_and_fp32_gradients():
