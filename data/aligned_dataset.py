@@ -20,7 +20,6 @@ from data.image_headers import check_files_quickly
 from data.layout import ab_folders, pair_ab
 from data.paired_transforms import sample_transform
 from util.errors import BadImageError, UserError
-from util.image_io import read_image
 
 
 def domain_channels(opt: argparse.Namespace) -> tuple[int, int]:
@@ -104,7 +103,7 @@ class AlignedDataset(BaseDataset):
 
     def _split_side_by_side(self, path: Path) -> tuple[np.ndarray, np.ndarray]:
         # Normalise each half on its own: 16-bit min-max must not mix infrared and visible.
-        raw = read_image(path)
+        raw = self.read_raw(path)
         width = raw.shape[1]
         if width % 2:
             raise BadImageError(

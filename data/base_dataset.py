@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from data.image_cache import DecodedImageCache
 from util.errors import BadImageError, UserError
 from util.image_io import convert_channels, read_image, to_unit_range
 
@@ -47,6 +48,8 @@ class BaseDataset(Dataset, ABC):
         self.augment = bool(opt.isTrain) and phase == opt.phase
         self.skip_bad = opt.bad_image == "skip"
         self.skipped: list[tuple[str, str]] = []  # (file, why) left out under --bad_image skip
+        # Training reads each image every epoch; evaluation reads it once, so only training caches.
+        self.cache = DecodedImageCache(opt.image_cache_mb * 2**20) if self.augment and opt.image_cache_mb else None
 
     @staticmethod
     def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
@@ -135,9 +138,13 @@ class BaseDataset(Dataset, ABC):
             return index, None
         return index, np.random.default_rng([self.opt.seed, epoch, index])
 
+    def read_raw(self, path: str | Path) -> np.ndarray:
+        """``read_image``, through the training cache (``--image_cache_mb``): the array may be read-only."""
+        return self.cache.read(path) if self.cache is not None else read_image(path)
+
     def load_unit_image(self, path: str | Path, channels: int) -> np.ndarray:
         """Read an image as float32 ``H x W x channels`` in [0, 1]."""
-        return self.to_unit(read_image(path), channels)
+        return self.to_unit(self.read_raw(path), channels)
 
     def to_unit(self, raw: np.ndarray, channels: int) -> np.ndarray:
         """Raw pixels -> float32 ``H x W x channels`` in [0, 1] (see ``--bit16_norm``)."""

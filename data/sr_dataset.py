@@ -46,7 +46,7 @@ from data.image_folder import find_images
 from data.image_headers import check_files_quickly
 from data.layout import detect_sr_layout, hr_folder, pair_sr
 from util.errors import BadImageError, UserError
-from util.image_io import convert_channels, read_image, to_unit_range
+from util.image_io import convert_channels, to_unit_range
 
 SPLIT_NAMES = ("train", "val", "test")
 SR_INPUTS = ("auto", "hr", "lr", "paired")
@@ -190,7 +190,7 @@ class SrDataset(BaseDataset):
         hr_path, lr_path = item
         if hr_path is None:
             return None, self.load_unit_image(lr_path, self.opt.input_nc), None
-        raw_hr = read_image(hr_path)
+        raw_hr = self.read_raw(hr_path)
         crop = self.opt.crop_size
         if self.augment and (raw_hr.shape[0] < crop or raw_hr.shape[1] < crop):
             raise BadImageError(f"image {hr_path} is {raw_hr.shape[1]}x{raw_hr.shape[0]}, smaller than --crop_size "
@@ -205,7 +205,7 @@ class SrDataset(BaseDataset):
         return to_model_range(to_tensor(image))
 
     def _load_paired_lr(self, raw_hr: np.ndarray, hr: np.ndarray, hr_path: Path, lr_path: Path) -> np.ndarray:
-        raw_lr = read_image(lr_path)
+        raw_lr = self.read_raw(lr_path)
         expected_hw = (hr.shape[0] // self.scale, hr.shape[1] // self.scale)
         if raw_lr.shape[:2] != expected_hw:
             raise BadImageError(

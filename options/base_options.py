@@ -121,6 +121,9 @@ class BaseOptions:
                        help="BtoA maps B (visible) to A (infrared), the layout of KAIST-style and synthetic data")
         g.add_argument("--serial_batches", action="store_true", help="take images in order instead of shuffling")
         g.add_argument("--num_threads", type=int, default=min(4, os.cpu_count() or 1), help="data loading workers")
+        g.add_argument("--image_cache_mb", type=int, default=512,
+                       help="training: decoded images each data-loading process keeps in memory (MB, least recently "
+                            "used out first), so an image is decoded once rather than every epoch; 0 = off")
         g.add_argument("--batch_size", type=int, default=1)
         g.add_argument("--load_size", type=int, default=None,
                        help="resize images to this size before cropping; default 286/256 x crop_size for "
@@ -272,6 +275,7 @@ class BaseOptions:
         for option in ("ngf", "ndf", "n_layers_D", "max_dataset_size", "display_winsize"):
             check_range(opt, option, lambda value: value >= 1, "a whole number of at least 1")
         check_range(opt, "num_threads", lambda value: value >= 0, "0 (load in this process) or more")
+        check_range(opt, "image_cache_mb", lambda value: value >= 0, "0 (off) or a size in MB")
         check_range(opt, "gemm_conv_max_side", lambda value: value >= 0, "0 (off) or a positive number of pixels")
         check_range(opt, "init_gain", lambda value: math.isfinite(value) and value > 0, "a positive finite number")
         check_folder_option(opt, "checkpoints_dir")

@@ -356,3 +356,53 @@ def test_synthetic_sr_builder_refuses_to_replace_foreign_folders(tmp_path):
         ensure_synthetic_sr_dataset(tmp_path / "synthetic_sr", num_train=1, num_val=0, num_test=0, size=32)
     assert (tmp_path / "synthetic_sr" / "notes.txt").read_text() == "mine"
     assert os.listdir(tmp_path / "synthetic_sr") == ["notes.txt"]
+
+
+def test_decoded_image_cache_keeps_the_latest_images_within_its_budget(tmp_path, monkeypatch):
+    from data import image_cache
+
+    rng = np.random.default_rng(0)
+    paths = []
+    for index in range(3):
+        paths.append(tmp_path / f"{index}.png")
+        write_image(paths[-1], textured(rng, 32, 32))  # 1024 bytes decoded
+    decodes = []
+    monkeypatch.setattr(image_cache, "read_image", lambda path: decodes.append(path.name) or read_image(path))
+    cache = image_cache.DecodedImageCache(max_bytes=2048)  # room for two of them
+    first = cache.read(paths[0])
+    np.testing.assert_array_equal(first, read_image(paths[0]))
+    assert cache.read(paths[0]) is first and decodes == ["0.png"]  # the second read decodes nothing
+    with pytest.raises(ValueError):
+        first[0, 0] = 0  # shared by later samples: read-only
+    cache.read(paths[1])
+    cache.read(paths[0])  # 0 is now the most recently used
+    cache.read(paths[2])  # over budget: 1, the least recently used, goes
+    assert (len(cache), cache.cached_bytes) == (2, 2048)
+    cache.read(paths[0])
+    cache.read(paths[1])
+    assert decodes == ["0.png", "1.png", "2.png", "1.png"]
+    tiny = image_cache.DecodedImageCache(max_bytes=100)  # an image over the whole budget is read, not kept
+    np.testing.assert_array_equal(tiny.read(paths[2]), read_image(paths[2]))
+    assert len(tiny) == 0
+
+
+@pytest.mark.parametrize("layout", ["hr", "paired"])
+def test_training_samples_are_the_same_with_and_without_the_image_cache(tmp_path, layout):
+    rng = np.random.default_rng(1)
+    root = tmp_path / "data"
+    for index in range(3):
+        hr = textured(rng, 48, 64)
+        if layout == "hr":
+            write_image(root / "train" / f"{index}.png", hr)
+        else:
+            write_image(root / "train" / "HR" / f"{index}.png", hr)
+            write_image(root / "train" / "LR" / f"{index}.png", hr[::SCALE, ::SCALE])
+    cached = create_dataset(make_opt(tmp_path, root, "--degradation_prob", "0.5"), "train")
+    uncached = create_dataset(make_opt(tmp_path, root, "--degradation_prob", "0.5", "--image_cache_mb", "0"), "train")
+    assert uncached.cache is None
+    for key in [(epoch, index) for epoch in (1, 2) for index in range(3)]:
+        a, b = cached[key], uncached[key]
+        assert torch.equal(a["LR"], b["LR"]) and torch.equal(a["HR"], b["HR"])
+    assert len(cached.cache) == (3 if layout == "hr" else 6)  # every file decoded once, HR and LR
+    evaluation = create_dataset(make_opt(tmp_path, root, "--phase", "train", train=False), "train")
+    assert evaluation.cache is None  # evaluation reads each image once: nothing to keep
