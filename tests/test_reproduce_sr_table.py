@@ -143,7 +143,7 @@ def test_the_recipe_runs_more_steps_where_bf16_is_native(monkeypatch, amx):
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     opt = table_script.parse_args([])
-    assert (opt.amp, opt.psnr_iters) == (("bf16", 5000) if amx else ("none", 1000))
+    assert (opt.amp, opt.psnr_iters) == (("bf16", 4000) if amx else ("none", 1000))
     assert table_script.parse_args(["--amp", "none"]).psnr_iters == table_script.RECIPE_PSNR_ITERS["none"]
     assert table_script.parse_args(["--psnr_iters", "7"]).psnr_iters == 7  # a given budget is kept
 
