@@ -17,6 +17,18 @@ from util.image_io import write_image
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+MAX_TEST_WORKERS = 4  # past this the suite's longest tests (about 2 minutes) set its length; each worker holds a torch
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """``-n auto`` (pytest.ini): one worker per core this process may use, at most ``MAX_TEST_WORKERS``.
+    ``PYTEST_XDIST_AUTO_NUM_WORKERS`` still overrides it (None defers to pytest-xdist)."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return min(cores, MAX_TEST_WORKERS)
+
+
 @pytest.fixture(autouse=True)
 def _restore_root_logger():
     """In-process ``train.main`` calls configure the root logger; give each test the state it started with."""

@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 
+import conftest
 from conftest import REPO_ROOT
 
 PACKAGES = ("data", "models", "options", "scripts", "util")
@@ -29,3 +30,12 @@ def test_scripts_do_not_edit_sys_path():
         text = script.read_text()
         assert not re.search(r"sys\.path\.(insert|append)", text), script.name
         assert not re.search(r"^\s*import test\b", text, re.M), f"{script.name}: use util.inference, not test.py"
+
+
+def test_suite_workers_follow_the_usable_cores_up_to_the_cap(monkeypatch):
+    monkeypatch.delenv("PYTEST_XDIST_AUTO_NUM_WORKERS", raising=False)
+    for cores, workers in ((1, 1), (2, 2), (3, 3), (16, conftest.MAX_TEST_WORKERS)):
+        monkeypatch.setattr(conftest.os, "sched_getaffinity", lambda pid, n=cores: set(range(n)), raising=False)
+        assert conftest.pytest_xdist_auto_num_workers(None) == workers
+    monkeypatch.setenv("PYTEST_XDIST_AUTO_NUM_WORKERS", "7")  # the user's choice goes to pytest-xdist itself
+    assert conftest.pytest_xdist_auto_num_workers(None) is None
