@@ -27,7 +27,7 @@ the test split has one folder per source (``test/HR/<source>/``), every row is r
 
 The defaults are the CPU recipe (docs/sr_recipe.md), read from configs/cpu/irsrnet_x4.yaml and
 irsrgan_x4.yaml: a 32-wide, 3-block CRDB generator that predicts the residual over bicubic
-upsampling (``--sr_residual bicubic``), 96x96 HR patches in batches of 8, Adam 5e-4 with cosine
+upsampling (``--sr_residual bicubic``), 96x96 HR patches in batches of 8, Adam 1e-3 with cosine
 decay over ``--psnr_iters`` steps, an EMA whose horizon is a tenth of the run, clean bicubic LR
 for the main table, then ``--gan_iters`` GAN steps.
 Nothing is downloaded: LPIPS and the GAN stage's VGG19 loss use torchvision's ImageNet weights

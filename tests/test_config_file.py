@@ -149,7 +149,7 @@ def test_the_sr_table_takes_its_default_recipe_from_the_cpu_configs():
 
     opt = reproduce_sr_table.parse_args([])
     assert (opt.scale, opt.netG, opt.nf, opt.nb, opt.gc, opt.sr_residual, opt.ndf, opt.crop_size, opt.batch_size,
-            opt.psnr_lr, opt.gan_lr) == (4, "crdb", 32, 3, 16, "bicubic", 32, 96, 8, 5e-4, 1e-4)
+            opt.psnr_lr, opt.gan_lr) == (4, "crdb", 32, 3, 16, "bicubic", 32, 96, 8, 1e-3, 1e-4)
     psnr, gan = reproduce_sr_table.cpu_config("irsrnet"), reproduce_sr_table.cpu_config("irsrgan")
     assert psnr["lr_policy"] == "cosine"
     for key in ("scale", "netG", "nf", "nb", "gc", "sr_residual", "crop_size", "batch_size"):
